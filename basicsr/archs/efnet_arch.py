@@ -1,0 +1,170 @@
+"""EFNet: event-based fusion for motion deblurring with cross-modal attention (Sun et al., ECCV 2022).
+
+Two image U-Nets and an event encoder (``spec/efnet.md`` §1–§4). The event input is SCER (computed by
+``basicsr.events.scer``); stage 1 fuses it at every level with **EICA**; **SAM** passes the stage-1 result to
+stage 2, whose encoder receives the stage-1 features through **EMGC** when an event mask is given. The blocks are in
+:mod:`basicsr.archs.efnet_blocks`.
+"""
+import torch
+from torch import nn
+
+from basicsr.archs.efnet_blocks import SAM, UNetConvBlock, UNetEVConvBlock, UNetUpBlock, conv3x3
+from basicsr.utils.registry import ARCH_REGISTRY
+
+__all__ = ['EFNet']
+
+
+@ARCH_REGISTRY.register()
+class EFNet(nn.Module):
+    """EFNet, state dict key-for-key equal to the released checkpoints (183 tensors, 8,466,445 parameters).
+
+    Forward: ``forward(x, event, mask=None) -> [out_1, out_2]``; ``out_2`` is the prediction, ``out_1`` the
+    stage-1 prediction used by the loss. H and W must be multiples of ``size_multiple = 2**(depth-1)`` (4 for the
+    default depth 3; the class attribute holds the default, each instance holds its own value); the network does
+    not pad, padding belongs to the model wrapper (``basicsr.models.inference``).
+
+    Training note: without a mask the EMGC convolutions (``down_path_2.{i}.emgc_*``) are not used and receive no
+    gradient. The model adds ``0 * sum(p.sum() for p in net.parameters())`` to the loss in that case so every
+    parameter gets a (zero) gradient, which keeps DistributedDataParallel without ``find_unused_parameters``.
+
+    Args:
+        in_chn (int): Image channels of input and output. Default: 3.
+        ev_chn (int): Event channels: 6 for SCER, 7 for the ``keep_middle`` variant. Default: 6.
+        wf (int): Width at full resolution; level i has ``2**i * wf`` channels. Default: 64.
+        depth (int): Encoder levels (``depth - 1`` down-samplings). Default: 3.
+        fuse_before_downsample (bool): EICA on the pre-down-sampling feature; only True is supported (the only
+            checkpoint-compatible mode). Default: True.
+        relu_slope (float): LeakyReLU slope of the conv blocks. Default: 0.2.
+        num_heads (list[int]): EICA heads per level, at least ``depth`` entries. Default: [1, 2, 4].
+    """
+
+    io = {'inputs': {'x': 'frame', 'event': 'voxel', 'mask': 'mask'}, 'outputs': ['out_1', 'out_2'],
+          'result': 'out_2', 'gt': 'frame_gt'}
+    size_multiple = 4
+
+    def __init__(self, in_chn=3, ev_chn=6, wf=64, depth=3, fuse_before_downsample=True, relu_slope=0.2,
+                 num_heads=(1, 2, 4)):
+        super().__init__()
+        if not fuse_before_downsample:
+            raise ValueError('EFNet: fuse_before_downsample=False is not supported (in the reference code it makes '
+                             'the last encoder level return None); use True, the mode of the released checkpoints')
+        if depth < 1:
+            raise ValueError(f'EFNet: depth must be >= 1, got {depth}')
+        num_heads = list(num_heads)
+        if len(num_heads) < depth:
+            raise ValueError(f'EFNet: num_heads needs at least depth={depth} entries, got {num_heads}')
+        self.in_chn = in_chn
+        self.ev_chn = ev_chn
+        self.depth = depth
+        self.size_multiple = 2**(depth - 1)
+
+        self.down_path_1 = nn.ModuleList()
+        self.down_path_2 = nn.ModuleList()
+        self.conv_01 = conv3x3(in_chn, wf)
+        self.conv_02 = conv3x3(in_chn, wf)
+        self.down_path_ev = nn.ModuleList()
+        self.conv_ev1 = conv3x3(ev_chn, wf)
+
+        prev = wf
+        for i in range(depth):
+            downsample = i + 1 < depth
+            width = 2**i * wf
+            self.down_path_1.append(UNetConvBlock(prev, width, downsample, relu_slope, num_heads=num_heads[i]))
+            self.down_path_2.append(UNetConvBlock(prev, width, downsample, relu_slope, use_emgc=downsample))
+            self.down_path_ev.append(UNetEVConvBlock(prev, width, downsample, relu_slope))
+            prev = width
+
+        self.up_path_1 = nn.ModuleList()
+        self.up_path_2 = nn.ModuleList()
+        self.skip_conv_1 = nn.ModuleList()
+        self.skip_conv_2 = nn.ModuleList()
+        for i in reversed(range(depth - 1)):
+            width = 2**i * wf
+            self.up_path_1.append(UNetUpBlock(prev, width, relu_slope))
+            self.up_path_2.append(UNetUpBlock(prev, width, relu_slope))
+            self.skip_conv_1.append(conv3x3(width, width))
+            self.skip_conv_2.append(conv3x3(width, width))
+            prev = width
+        self.sam12 = SAM(prev, in_chn)
+        self.cat12 = nn.Conv2d(prev * 2, prev, kernel_size=1)
+        self.last = conv3x3(prev, in_chn)
+
+    def _check_inputs(self, x, event, mask):
+        if x.dim() != 4 or x.shape[1] != self.in_chn:
+            raise ValueError(f'EFNet: x must be (N, {self.in_chn}, H, W), got {tuple(x.shape)}')
+        n, _, h, w = x.shape
+        if event.dim() != 4 or event.shape[0] != n or event.shape[2:] != x.shape[2:]:
+            raise ValueError(f'EFNet: event must be (N, ev_chn, H, W) matching x {tuple(x.shape)}, '
+                             f'got {tuple(event.shape)}')
+        if event.shape[1] != self.ev_chn:
+            hint = ''
+            if event.shape[1] == self.ev_chn + 1:
+                hint = (f' A {event.shape[1]}-channel SCER is the keep_middle variant (an all-zero middle channel '
+                        f'between the left and right halves); the released checkpoints use {self.ev_chn} channels: '
+                        f'recompute with scer(..., keep_middle=False) or drop the middle channel '
+                        f'(index {self.ev_chn // 2}).')
+            raise ValueError(f'EFNet: event has {event.shape[1]} channels but the network was built with '
+                             f'ev_chn={self.ev_chn}.{hint}')
+        if mask is not None and (mask.dim() != 4 or mask.shape[0] != n or mask.shape[1] != 1
+                                 or mask.shape[2:] != x.shape[2:]):
+            raise ValueError(f'EFNet: mask must be (N, 1, H, W) matching x {tuple(x.shape)}, got {tuple(mask.shape)}')
+        m = self.size_multiple
+        if h % m or w % m:
+            raise ValueError(f'EFNet: H and W must be multiples of {m} (2**(depth-1)), got {h}x{w}; pad the inputs '
+                             f'(e.g. basicsr.models.inference.forward_padded) and crop the outputs')
+
+    def forward(self, x, event, mask=None):
+        """Deblurs ``x`` with the help of ``event``.
+
+        Args:
+            x (Tensor): Blurry image (N, in_chn, H, W) in [0, 1].
+            event (Tensor): Normalised event tensor (N, ev_chn, H, W), e.g. SCER.
+            mask (Tensor | None): Event mask (N, 1, H, W) in {0, 1}; enables EMGC. Default: None.
+
+        Returns:
+            list[Tensor]: ``[out_1, out_2]``, stage-1 and final predictions, each (N, in_chn, H, W).
+        """
+        self._check_inputs(x, event, mask)
+        image = x
+        last = self.depth - 1
+
+        ev = []
+        e = self.conv_ev1(event)
+        for i, down in enumerate(self.down_path_ev):
+            if i < last:
+                e, e_fuse = down(e)
+                ev.append(e_fuse)
+            else:
+                ev.append(down(e))
+
+        encs = []
+        x1 = self.conv_01(image)
+        for i, down in enumerate(self.down_path_1):
+            if i < last:
+                x1, x1_full = down(x1, event_filter=ev[i])
+                encs.append(x1_full)
+            else:
+                x1 = down(x1, event_filter=ev[i])
+
+        # Nearest down-sampling by 2**i keeps the rows/columns whose index is a multiple of 2**i.
+        masks = None if mask is None else [mask[..., ::2**i, ::2**i] for i in range(last)]
+
+        decs = []
+        for i, up in enumerate(self.up_path_1):
+            x1 = up(x1, self.skip_conv_1[i](encs[-i - 1]))
+            decs.append(x1)
+        sam_feature, out_1 = self.sam12(x1, image)
+
+        x2 = self.cat12(torch.cat([self.conv_02(image), sam_feature], dim=1))
+        blocks = []
+        for i, down in enumerate(self.down_path_2):
+            if i < last:
+                level_mask = None if masks is None else masks[i]
+                x2, x2_full = down(x2, encs[i], decs[-i - 1], mask=level_mask)
+                blocks.append(x2_full)
+            else:
+                x2 = down(x2)
+        for i, up in enumerate(self.up_path_2):
+            x2 = up(x2, self.skip_conv_2[i](blocks[-i - 1]))
+        out_2 = self.last(x2) + image
+        return [out_1, out_2]
