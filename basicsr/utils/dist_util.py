@@ -1,0 +1,102 @@
+# Modified from https://github.com/XPixelGroup/BasicSR/blob/master/basicsr/utils/dist_util.py (Apache-2.0)
+"""Process-group set-up for torchrun, ``torch.distributed.launch`` and Slurm, and rank helpers."""
+import functools
+import os
+import subprocess
+
+import torch
+import torch.distributed as dist
+
+
+def init_dist(launcher, backend=None, port=None):
+    """Initialises the default process group through the ``env://`` rendezvous.
+
+    The device of a process is ``LOCAL_RANK`` (correct on multi-node runs). The multiprocessing start method is
+    left to the platform.
+
+    Args:
+        launcher (str): ``'pytorch'`` (torchrun / torch.distributed.launch set the environment) or ``'slurm'``.
+        backend (str | None): ``'nccl'``, ``'gloo'``...; None picks nccl with CUDA, else gloo. Default: None.
+        port (int | None): Master port for Slurm when ``MASTER_PORT`` is unset. Default: None.
+    """
+    if launcher == 'slurm':
+        _export_slurm_env(port)
+    elif launcher != 'pytorch':
+        raise ValueError(f'Invalid launcher type: {launcher!r}; expected one of none, pytorch, slurm')
+    for key in ('RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT'):
+        if key not in os.environ:
+            raise RuntimeError(f'--launcher {launcher} needs the environment variable {key}; start the run with '
+                               'torchrun, python -m torch.distributed.launch or srun')
+    if backend is None:
+        backend = 'nccl' if torch.cuda.is_available() else 'gloo'
+    if backend == 'nccl':
+        torch.cuda.set_device(int(os.environ.get('LOCAL_RANK', 0)))
+    dist.init_process_group(backend=backend, init_method='env://')
+
+
+def _export_slurm_env(port):
+    """Exports the torch.distributed environment variables from Slurm's."""
+    proc_id = int(os.environ['SLURM_PROCID'])
+    ntasks = int(os.environ['SLURM_NTASKS'])
+    node_list = os.environ['SLURM_NODELIST']
+    addr = subprocess.getoutput(f'scontrol show hostname {node_list} | head -n1')
+    if port is not None:
+        os.environ['MASTER_PORT'] = str(port)
+    os.environ.setdefault('MASTER_PORT', '29500')
+    os.environ.setdefault('MASTER_ADDR', addr)
+    os.environ['WORLD_SIZE'] = str(ntasks)
+    os.environ['RANK'] = str(proc_id)
+    if 'SLURM_LOCALID' in os.environ:
+        os.environ['LOCAL_RANK'] = os.environ['SLURM_LOCALID']
+    elif torch.cuda.is_available():
+        os.environ['LOCAL_RANK'] = str(proc_id % torch.cuda.device_count())
+    else:
+        os.environ['LOCAL_RANK'] = '0'
+
+
+def get_dist_info():
+    """Returns ``(rank, world_size)``; ``(0, 1)`` without an initialised process group."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def get_local_rank():
+    """Returns ``LOCAL_RANK`` from the environment (0 when unset)."""
+    return int(os.environ.get('LOCAL_RANK', 0))
+
+
+def master_only(func):
+    """Decorator: run ``func`` on rank 0 only (other ranks get None)."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        rank, _ = get_dist_info()
+        if rank == 0:
+            return func(*args, **kwargs)
+        return None
+
+    return wrapper
+
+
+def barrier():
+    """Synchronises all ranks; a no-op without distribution."""
+    if get_dist_info()[1] > 1:
+        dist.barrier()
+
+
+def all_gather_objects(obj):
+    """Gathers one picklable object from every rank.
+
+    Args:
+        obj: This rank's object.
+
+    Returns:
+        list: The objects of all ranks, in rank order (``[obj]`` without distribution).
+    """
+    world_size = get_dist_info()[1]
+    if world_size == 1:
+        return [obj]
+    out = [None] * world_size
+    dist.all_gather_object(out, obj)
+    return out

@@ -1,0 +1,167 @@
+# Modified from https://github.com/XPixelGroup/BasicSR/blob/master/basicsr/utils/misc.py (Apache-2.0)
+"""Small helpers: seeding, time stamps, experiment folders, directory scans, atomic saving."""
+import os
+import random
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from basicsr.utils.dist_util import master_only
+
+
+def set_random_seed(seed):
+    """Seeds Python, NumPy and torch (all devices).
+
+    Args:
+        seed (int): The seed.
+    """
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def get_time_str():
+    """Returns the local time as ``YYYYMMDD_HHMMSS``."""
+    return time.strftime('%Y%m%d_%H%M%S', time.localtime())
+
+
+def mkdir_and_rename(path):
+    """Creates ``path``; an existing folder is first renamed to ``<path>_archived_<time>``.
+
+    Args:
+        path (str): Folder to create.
+    """
+    if os.path.exists(path):
+        new_name = f'{path}_archived_{get_time_str()}'
+        print(f'Path already exists. Rename it to {new_name}', flush=True)
+        os.rename(path, new_name)
+    os.makedirs(path, exist_ok=True)
+
+
+@master_only
+def make_exp_dirs(opt):
+    """Creates the experiment (training) or results (testing) folders of a run (rank 0 only).
+
+    A fresh training run archives an existing experiment folder; a resumed one keeps it.
+
+    Args:
+        opt (dict): Parsed options (``path`` section filled by :func:`basicsr.utils.options.parse_options`).
+    """
+    path_opt = opt['path']
+    if opt['is_train']:
+        root = path_opt['experiments_root']
+        if path_opt.get('resume_state') is None:
+            mkdir_and_rename(root)
+        else:
+            os.makedirs(root, exist_ok=True)
+    else:
+        mkdir_and_rename(path_opt['results_root'])
+    for key, path in path_opt.items():
+        if key in ('models', 'training_states', 'log', 'visualization') and path is not None:
+            os.makedirs(path, exist_ok=True)
+
+
+def scandir(dir_path, suffix=None, recursive=False, full_path=False):
+    """Lists the files of a folder, sorted.
+
+    Args:
+        dir_path (str | Path): Folder to scan.
+        suffix (str | tuple[str] | None): Keep only names ending with it. Default: None.
+        recursive (bool): Descend into sub-folders. Default: False.
+        full_path (bool): Return full paths instead of paths relative to ``dir_path``. Default: False.
+
+    Returns:
+        list[str]: Sorted file paths.
+    """
+    if suffix is not None and not isinstance(suffix, (str, tuple)):
+        raise TypeError('"suffix" must be a string or tuple of strings')
+    root = Path(dir_path)
+    if not root.is_dir():
+        raise FileNotFoundError(f'Folder not found: {dir_path}')
+    files = root.rglob('*') if recursive else root.iterdir()
+    out = []
+    for entry in files:
+        if not entry.is_file() or entry.name.startswith('.'):
+            continue
+        if suffix is not None and not entry.name.endswith(suffix):
+            continue
+        out.append(str(entry) if full_path else str(entry.relative_to(root)))
+    return sorted(out)
+
+
+def atomic_torch_save(obj, path):
+    """Saves with ``torch.save`` to a temporary name in the same folder, then renames.
+
+    A crash or kill during the write leaves any previous file at ``path`` untouched.
+
+    Args:
+        obj: Object to save (tensors and plain containers only, so it loads with ``weights_only=True``).
+        path (str): Destination.
+    """
+    path = str(path)
+    tmp = f'{path}.tmp{os.getpid()}'
+    try:
+        torch.save(obj, tmp)
+        with open(tmp, 'rb+') as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def latest_state(training_states_dir):
+    """Returns the ``<iter>.state`` file with the highest iteration in a folder.
+
+    Args:
+        training_states_dir (str): The experiment's ``training_states`` folder.
+
+    Returns:
+        str | None: Path of the latest state, or None if there is none.
+    """
+    if not training_states_dir or not os.path.isdir(training_states_dir):
+        return None
+    iters = [int(name[:-len('.state')]) for name in os.listdir(training_states_dir)
+             if name.endswith('.state') and name[:-len('.state')].isdigit()]
+    if not iters:
+        return None
+    return os.path.join(training_states_dir, f'{max(iters)}.state')
+
+
+def check_resume(opt, resume_iter):
+    """Points the pretrained-network paths to the checkpoint of the resumed iteration.
+
+    Args:
+        opt (dict): Parsed options; modified in place (this is the one place options change after parsing).
+        resume_iter (int): Iteration of the resumed state.
+    """
+    if not opt['path'].get('resume_state'):
+        return
+    ignore = opt['path'].get('ignore_resume_networks') or []
+    for net in [key for key in opt if key.startswith('network_')]:
+        name = net.replace('network_', '')
+        if name in ignore:
+            continue
+        opt['path'][f'pretrain_{net}'] = os.path.join(opt['path']['models'], f'net_{name}_{resume_iter}.pth')
+        for key in (f'param_key_{name}', 'param_key'):
+            if opt['path'].get(key) == 'params_ema':
+                opt['path'][key] = 'params'
+
+
+def sizeof_fmt(size, suffix='B'):
+    """Formats a byte count for humans.
+
+    Args:
+        size (float): Number of bytes.
+        suffix (str): Unit suffix. Default: 'B'.
+
+    Returns:
+        str: e.g. ``'1.5 MB'``.
+    """
+    for unit in ['', 'K', 'M', 'G', 'T', 'P']:
+        if abs(size) < 1024.0:
+            return f'{size:3.1f} {unit}{suffix}'
+        size /= 1024.0
+    return f'{size:3.1f} E{suffix}'
