@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from basicsr.events.simulator import DVSSimulator, events_to_array, lin_log
+from basicsr.events.simulator import DVSSimulator, lin_log
 
 H, W = 48, 60
 BACKENDS = ['numpy', 'torch']
@@ -19,12 +19,12 @@ def exact_sim(backend='numpy', **kwargs):
 
 
 def per_pixel_counts(ev, polarity=None, t_max=None):
-    keep = np.ones(len(ev['t']), bool)
+    keep = np.ones(len(ev.t), bool)
     if polarity is not None:
-        keep &= ev['p'] == polarity
+        keep &= ev.p == polarity
     if t_max is not None:
-        keep &= ev['t'] <= t_max
-    idx = ev['y'][keep].astype(np.int64) * W + ev['x'][keep]
+        keep &= ev.t <= t_max
+    idx = ev.y[keep].astype(np.int64) * W + ev.x[keep]
     return np.bincount(idx, minlength=H * W).reshape(H, W)
 
 
@@ -49,7 +49,7 @@ def test_step_is_exact(backend):
     np.testing.assert_array_equal(got[valid], expected[valid])
     up = i1 > i0
     assert np.all(per_pixel_counts(ev, -1)[up] == 0) and np.all(per_pixel_counts(ev, 1)[~up] == 0)
-    assert ev['t'].min() > 0 and ev['t'].max() <= 0.01
+    assert ev.t.min() > 0 and ev.t.max() <= 0.01
 
 
 @pytest.mark.parametrize('backend', BACKENDS)
@@ -68,7 +68,7 @@ def test_ramp_is_exact_frame_by_frame(backend):
         valid = away_from_boundaries(ratio)
         got = per_pixel_counts(ev, t_max=times[k] + 1e-12)
         np.testing.assert_array_equal(got[valid], np.floor(ratio)[valid])
-    assert len(ev['t']) > 3 * H * W
+    assert len(ev.t) > 3 * H * W
 
 
 def test_event_times_interpolated_on_shared_grid():
@@ -77,25 +77,23 @@ def test_event_times_interpolated_on_shared_grid():
     i1[:, :30] *= math.exp(0.95)  # 3 ON events on the left half
     i1[:, 30:] *= math.exp(-0.65)  # 2 OFF events on the right half
     ev = exact_sim().simulate(np.stack([i0, i1]), [0.1, 0.2], np.random.default_rng(0))
-    left = ev['x'] < 30
-    assert set(np.round(ev['t'][left], 12)) == {round(0.1 + 0.1 * j / 3, 12) for j in (1, 2, 3)}
-    assert set(np.round(ev['t'][~left], 12)) == {round(0.1 + 0.1 * j / 3, 12) for j in (1, 2)}
-    assert np.all(ev['p'][left] == 1) and np.all(ev['p'][~left] == -1)
+    left = ev.x < 30
+    assert set(np.round(ev.t[left], 12)) == {round(0.1 + 0.1 * j / 3, 12) for j in (1, 2, 3)}
+    assert set(np.round(ev.t[~left], 12)) == {round(0.1 + 0.1 * j / 3, 12) for j in (1, 2)}
+    assert np.all(ev.p[left] == 1) and np.all(ev.p[~left] == -1)
 
 
 def test_canonical_output():
     rng = np.random.default_rng(5)
     frames = rng.uniform(0, 300, (6, H, W))
     ev = DVSSimulator().simulate(frames, np.linspace(0, 0.1, 6), np.random.default_rng(1))
-    assert ev['x'].dtype == np.uint16 and ev['y'].dtype == np.uint16
-    assert ev['t'].dtype == np.float64 and ev['p'].dtype == np.int8
-    assert np.all(np.diff(ev['t']) >= 0)
-    assert ev['t'].min() > 0 and ev['t'].max() <= 0.1
-    assert set(np.unique(ev['p'])) == {-1, 1}
-    assert ev['x'].max() < W and ev['y'].max() < H and (ev['height'], ev['width']) == (H, W)
-    arr = events_to_array(ev)
-    assert arr.shape == (len(ev['t']), 4) and arr.dtype == np.float32
-    np.testing.assert_array_equal(arr[:, 3], ev['p'])
+    assert ev.x.dtype == np.uint16 and ev.y.dtype == np.uint16
+    assert ev.t.dtype == np.float64 and ev.p.dtype == np.int8
+    assert np.all(np.diff(ev.t) >= 0)
+    assert ev.t.min() > 0 and ev.t.max() <= 0.1
+    assert set(np.unique(ev.p)) == {-1, 1}
+    assert ev.x.max() < W and ev.y.max() < H and (ev.height, ev.width) == (H, W)
+    ev.validate()
 
 
 def static_noise_run(backend='numpy', rate=20.0, every_step=True, steps=50, level=100.0, seed=0):
@@ -116,7 +114,7 @@ def test_shot_noise_rate_matches_configuration(level):
     for key in ('noise_on', 'noise_off'):
         assert abs(sim.counts[key] / expected_each - 1) < 0.10, (key, sim.counts[key], expected_each)
     # every output event is a noise event or the signal event undoing an earlier noise event
-    assert len(ev['t']) == sum(sim.counts[k] for k in ('on', 'off', 'noise_on', 'noise_off'))
+    assert len(ev.t) == sum(sim.counts[k] for k in ('on', 'off', 'noise_on', 'noise_off'))
     assert sim.counts['on'] + sim.counts['off'] <= sim.counts['noise_on'] + sim.counts['noise_off']
 
 
@@ -124,21 +122,21 @@ def test_shot_noise_on_off_balance():
     sim, ev, _ = static_noise_run(rate=40.0, steps=40)
     n_on, n_off = sim.counts['noise_on'], sim.counts['noise_off']
     assert n_on > 2000 and abs(n_on - n_off) / (n_on + n_off) < 0.05
-    on_out, off_out = int(np.sum(ev['p'] == 1)), int(np.sum(ev['p'] == -1))
+    on_out, off_out = int(np.sum(ev.p == 1)), int(np.sum(ev.p == -1))
     assert abs(on_out - off_out) / (on_out + off_out) < 0.05
 
 
 def test_faithful_static_scene_has_no_noise():
     sim, ev, _ = static_noise_run(rate=40.0, every_step=False)
-    assert len(ev['t']) == 0 and sim.counts['noise_on'] == 0
+    assert len(ev.t) == 0 and sim.counts['noise_on'] == 0
 
 
 def test_leak_rate():
     sim = DVSSimulator(sigma_thres=0, cutoff_hz=30, leak_rate_hz=2.5, shot_noise_rate_hz=0)
     frames = np.full((101, H, W), 80.0)
     ev = sim.simulate(frames, np.arange(101) * 0.01, np.random.default_rng(2))
-    assert np.all(ev['p'] == 1)
-    assert abs(len(ev['t']) / (2.5 * 1.0 * H * W) - 1) < 0.10
+    assert np.all(ev.p == 1)
+    assert abs(len(ev.t) / (2.5 * 1.0 * H * W) - 1) < 0.10
 
 
 def test_refractory_period_delays_events():
@@ -150,7 +148,7 @@ def test_refractory_period_delays_events():
     first = per_pixel_counts(ev, t_max=0.01 + 1e-12)
     assert np.all(first == 1)
     assert np.all(per_pixel_counts(ev) == 3)  # the blocked change is emitted later
-    per_pixel_gaps = np.diff(np.sort(ev['t'][(ev['x'] == 0) & (ev['y'] == 0)]))
+    per_pixel_gaps = np.diff(np.sort(ev.t[(ev.x == 0) & (ev.y == 0)]))
     assert np.all(per_pixel_gaps >= 0.015 - 1e-12)
 
 
@@ -166,8 +164,8 @@ def test_seeded_reproducibility():
     b = DVSSimulator(shot_noise_rate_hz=5).simulate(frames, times, np.random.default_rng([1, 2]))
     c = DVSSimulator(shot_noise_rate_hz=5).simulate(frames, times, np.random.default_rng([1, 3]))
     for key in ('x', 'y', 't', 'p'):
-        np.testing.assert_array_equal(a[key], b[key])
-    assert len(a['t']) != len(c['t']) or not all(np.array_equal(a[k], c[k]) for k in ('x', 'y', 't', 'p'))
+        np.testing.assert_array_equal(getattr(a, key), getattr(b, key))
+    assert len(a.t) != len(c.t) or not all(np.array_equal(getattr(a, k), getattr(c, k)) for k in ('x', 'y', 't', 'p'))
 
 
 def test_numpy_and_torch_agree_statistically():
@@ -176,7 +174,7 @@ def test_numpy_and_torch_agree_statistically():
     for backend in BACKENDS:
         sim = DVSSimulator(shot_noise_rate_hz=5, backend=backend)
         ev = sim.simulate(frames, times, np.random.default_rng(11))
-        hist = np.histogram(ev['t'], bins=8, range=(0, 0.1))[0]
+        hist = np.histogram(ev.t, bins=8, range=(0, 0.1))[0]
         stats[backend] = (sim.counts, per_pixel_counts(ev, 1), per_pixel_counts(ev, -1), hist)
     (c_np, on_np, off_np, h_np), (c_th, on_th, off_th, h_th) = stats['numpy'], stats['torch']
     for key in ('on', 'off', 'noise_on', 'noise_off'):

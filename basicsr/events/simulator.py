@@ -20,7 +20,9 @@ import math
 
 import numpy as np
 
-__all__ = ['DVSSimulator', 'lin_log', 'events_to_array']
+from basicsr.events.stream import EventStream
+
+__all__ = ['DVSSimulator', 'lin_log']
 
 _LIN_LOG_KNEE = 20.0
 _SHOT_NOISE_F = 0.25
@@ -426,8 +428,8 @@ class DVSSimulator:
             rng (numpy.random.Generator): The sample's generator.
 
         Returns:
-            dict: Canonical numpy arrays ``x`` (uint16), ``y`` (uint16), ``t`` (float64), ``p`` (int8), sorted by
-            ``t``, plus ``height`` and ``width``.
+            EventStream: Canonical events (x, y uint16; t float64; p int8), sorted by time, with the sensor size.
+            ``stream.to_array(np.float32)`` gives the low-light generator's (N, 4) rows ``[t, x, y, p]``.
         """
         if len(frames) != len(times) or len(frames) < 2:
             raise ValueError(f'DVSSimulator.simulate: need T >= 2 frames and as many times, got {len(frames)} '
@@ -436,18 +438,5 @@ class DVSSimulator:
         steps = [self.step(frame, t) for frame, t in zip(frames[1:], times[1:])]
         ops = self.ops
         out = {key: ops.to_numpy(ops.concat([s[key] for s in steps])) for key in ('x', 'y', 't', 'p')}
-        return {'x': out['x'].astype(np.uint16), 'y': out['y'].astype(np.uint16), 't': out['t'].astype(np.float64),
-                'p': out['p'].astype(np.int8), 'height': self.shape[0], 'width': self.shape[1]}
-
-
-def events_to_array(events, dtype=np.float32):
-    """Stack canonical events into the low-light generator's (N, 4) rows ``[t, x, y, p]``.
-
-    Args:
-        events (dict): Arrays ``x``, ``y``, ``t``, ``p``.
-        dtype (type): Output dtype. Default: float32.
-
-    Returns:
-        ndarray: (N, 4) array.
-    """
-    return np.stack([events['t'], events['x'], events['y'], events['p']], axis=1).astype(dtype)
+        return EventStream(out['x'].astype(np.uint16), out['y'].astype(np.uint16), out['t'].astype(np.float64),
+                           out['p'].astype(np.int8), self.shape[0], self.shape[1])
