@@ -144,6 +144,23 @@ def test_ssim_3d_matches_slow_reference():
     assert calculate_ssim_3d(img, img2, crop_border=2) == pytest.approx(ref_crop, abs=1e-5)
 
 
+def test_ssim_3d_matches_conv3d_on_hwc_volume():
+    # the reference layout: the H×W×3 image as a (1, 1, H, W, 3) volume through an 11×11×11 replicate-padded Conv3d
+    img, img2 = _structured_pair(height=20, width=24, seed=16, noise=(8., 20.))
+    taps = cv2.getGaussianKernel(11, 1.5)
+    window = np.outer(taps, taps.T)
+    conv = torch.nn.Conv3d(1, 1, 11, padding=5, padding_mode='replicate', bias=False)
+    with torch.no_grad():
+        conv.weight[0, 0] = torch.from_numpy(np.stack([window * k for k in taps[:, 0]]))
+        x = torch.from_numpy(img.astype(np.float32))[None, None]
+        y = torch.from_numpy(img2.astype(np.float32))[None, None]
+        c1, c2 = (0.01 * 255)**2, (0.03 * 255)**2
+        mu1, mu2 = conv(x), conv(y)
+        s11, s22, s12 = conv(x * x) - mu1**2, conv(y * y) - mu2**2, conv(x * y) - mu1 * mu2
+        ssim_map = ((2 * mu1 * mu2 + c1) * (2 * s12 + c2)) / ((mu1**2 + mu2**2 + c1) * (s11 + s22 + c2))
+    assert calculate_ssim_3d(img, img2, 0) == pytest.approx(ssim_map.mean().item(), abs=1e-5)
+
+
 def test_ssim_3d_y_channel_path_is_2d_replicate_ssim():
     img, img2 = _structured_pair(height=12, width=14, seed=6, noise=(10., 25.))
     y1, y2 = to_y_channel(img)[..., 0].astype(np.float64), to_y_channel(img2)[..., 0].astype(np.float64)
