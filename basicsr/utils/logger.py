@@ -47,26 +47,30 @@ def get_root_logger(logger_name='basicsr', log_level=logging.INFO, log_file=None
 
 
 class AvgTimer:
-    """Running average of the time between ``record`` calls.
+    """Running average of recent durations (iteration time, data time).
 
     Args:
-        window (int): Number of recent intervals averaged. Default: 200.
+        window (int): Number of recent durations averaged. Default: 200.
     """
 
     def __init__(self, window=200):
         self.window = window
-        self.intervals = []
-        self.start_time = self.last = time.time()
+        self.durations = []
+        self.last = time.time()
+
+    def add(self, seconds):
+        """Adds one measured duration."""
+        self.durations = (self.durations + [seconds])[-self.window:]
 
     def record(self):
-        """Records the interval since the previous call."""
+        """Adds the time since the previous ``record`` (or creation)."""
         now = time.time()
-        self.intervals = (self.intervals + [now - self.last])[-self.window:]
+        self.add(now - self.last)
         self.last = now
 
     def get_avg_time(self):
-        """Returns the mean recorded interval in seconds (0 before the first record)."""
-        return sum(self.intervals) / len(self.intervals) if self.intervals else 0.0
+        """Returns the mean duration in seconds (0 before the first one)."""
+        return sum(self.durations) / len(self.durations) if self.durations else 0.0
 
 
 class MessageLogger:

@@ -1,0 +1,157 @@
+"""Validation and testing sharded over all ranks, with per-image metrics gathered on rank 0."""
+import os
+import os.path as osp
+from collections import OrderedDict
+
+import numpy as np
+from torch.utils.data import DataLoader, Subset
+from tqdm import tqdm
+
+from basicsr.metrics import calculate_metric
+from basicsr.utils.dist_util import all_gather_objects, get_dist_info
+from basicsr.utils.img_util import imwrite, tensor2img
+
+
+def image_name(data, index):
+    """Returns the name of a batch-of-one sample: ``image_name``, else the stem of ``lq_path``, else the index.
+
+    Args:
+        data (dict): Collated batch of size 1.
+        index (int): Index of the sample in its dataset.
+
+    Returns:
+        str: Name (may contain ``/`` for sequence data, e.g. ``seq/0001``).
+    """
+    for key in ('image_name', 'name'):
+        if key in data:
+            value = data[key]
+            return str(value[0] if isinstance(value, (list, tuple)) else value)
+    if 'lq_path' in data:
+        return osp.splitext(osp.basename(data['lq_path'][0]))[0]
+    return f'{index:06d}'
+
+
+def _as_hwc(img):
+    return img[..., None] if img.ndim == 2 else img
+
+
+def _score(visuals, metrics_opt, use_image, rgb2bgr):
+    """Metric values of one image, on uint8 images (``use_image``) or on float [0, 1] arrays."""
+    if use_image:
+        out = _as_hwc(tensor2img(visuals['result'], rgb2bgr=rgb2bgr))
+        gt = _as_hwc(tensor2img(visuals['gt'], rgb2bgr=rgb2bgr))
+    else:
+        out = visuals['result'][0].clamp(0, 1).permute(1, 2, 0).numpy().astype(np.float64)
+        gt = visuals['gt'][0].clamp(0, 1).permute(1, 2, 0).numpy().astype(np.float64)
+    return {name: float(calculate_metric({'img': out, 'img2': gt}, mopt)) for name, mopt in metrics_opt.items()}
+
+
+def _save_path(opt, dataset_name, name, current_iter):
+    """Where a result image goes (framework.md §4)."""
+    vis = opt['path']['visualization']
+    if opt['is_train']:
+        return osp.join(vis, name, f'{osp.basename(name)}_{current_iter}.png')
+    suffix = (opt.get('val') or {}).get('suffix')
+    return osp.join(vis, dataset_name, f'{name}_{suffix}.png' if suffix else f'{name}.png')
+
+
+def run_validation(model, dataloader, current_iter, tb_logger=None, save_img=False):
+    """Evaluates ``model`` on a dataset; every rank takes indices ``rank, rank + world, ...``.
+
+    Per-image metric values are gathered on rank 0, which averages, logs, writes TensorBoard scalars and tracks
+    the best value per dataset and metric (``better: higher|lower``). Metrics are skipped for samples without
+    ground truth.
+
+    Args:
+        model (ImageEventRestorationModel): Model with ``feed_data``/``test``/``get_current_visuals``.
+        dataloader (DataLoader): Loader whose dataset is evaluated; its workers and collate function are reused.
+        current_iter (int | str): Iteration (training) or label (testing).
+        tb_logger (SummaryWriter | None): TensorBoard writer. Default: None.
+        save_img (bool): Save result images. Default: False.
+
+    Returns:
+        dict: ``{metric: mean}`` on rank 0 (empty on other ranks or without metrics). The per-image values are
+        left in ``model.image_records`` (``OrderedDict`` name → {metric: value}).
+    """
+    opt = model.opt
+    val_opt = opt.get('val') or {}
+    dataset = dataloader.dataset
+    dataset_opt = getattr(dataset, 'opt', {}) or {}
+    dataset_name = dataset_opt.get('name', 'dataset')
+    use_mask = bool(dataset_opt.get('use_mask', False))
+    metrics_opt = val_opt.get('metrics') or {}
+    rgb2bgr = val_opt.get('rgb2bgr', True)
+    use_image = val_opt.get('use_image', True)
+    rank, world = get_dist_info()
+
+    indices = list(range(rank, len(dataset), world))
+    loader = DataLoader(Subset(dataset, indices), batch_size=1, shuffle=False, num_workers=dataloader.num_workers,
+                        collate_fn=dataloader.collate_fn)
+    pbar = tqdm(total=len(dataset), unit='image', desc=f'{dataset_name}', disable=rank != 0
+                or not val_opt.get('pbar', True), dynamic_ncols=True)
+    records = OrderedDict()
+    for index, data in zip(indices, loader):
+        model.feed_data(data, use_mask=use_mask)
+        model.test()
+        visuals = model.get_current_visuals()
+        name = image_name(data, index)
+        if save_img:
+            imwrite(tensor2img(visuals['result'], rgb2bgr=rgb2bgr), _save_path(opt, dataset_name, name, current_iter))
+        records[name] = _score(visuals, metrics_opt, use_image, rgb2bgr) if 'gt' in visuals else {}
+        pbar.update(world)
+        pbar.set_postfix_str(name)
+    pbar.close()
+
+    merged = OrderedDict()
+    for part in all_gather_objects(records):
+        merged.update(part)
+    model.image_records = OrderedDict(sorted(merged.items()))
+    if rank != 0:
+        return {}
+    means = {}
+    for metric in metrics_opt:
+        values = [rec[metric] for rec in merged.values() if metric in rec]
+        if values:
+            means[metric] = float(np.mean(values))
+    _log_means(model, dataset_name, means, metrics_opt, current_iter, tb_logger)
+    return means
+
+
+def _log_means(model, dataset_name, means, metrics_opt, current_iter, tb_logger):
+    """Logs the mean values and updates the best value per metric."""
+    best = getattr(model, 'best_metric_results', None)
+    if best is None:
+        best = model.best_metric_results = {}
+    dataset_best = best.setdefault(dataset_name, {})
+    msg = f'Validation {dataset_name}'
+    if not means:
+        msg += ' (no ground truth: images only)' if metrics_opt else ' (no metrics configured)'
+    for metric, value in means.items():
+        better = metrics_opt[metric].get('better', 'higher')
+        entry = dataset_best.setdefault(metric, {'better': better, 'val': None, 'iter': None})
+        improved = entry['val'] is None or (value > entry['val'] if better == 'higher' else value < entry['val'])
+        if improved:
+            entry.update(val=value, iter=current_iter)
+        msg += f'\n\t # {metric}: {value:.4f}\tBest: {entry["val"]:.4f} @ {entry["iter"]} iter'
+        if tb_logger is not None:
+            tb_logger.add_scalar(f'metrics/{dataset_name}/{metric}', value, current_iter)
+    model.logger.info(msg)
+
+
+def write_metrics_csv(records, path):
+    """Writes per-image metric values and their mean to a CSV file (atomically).
+
+    Args:
+        records (dict): Image name → {metric: value}.
+        path (str): Output ``.csv`` path.
+    """
+    metrics = sorted({m for rec in records.values() for m in rec})
+    tmp = f'{path}.tmp{os.getpid()}'
+    with open(tmp, 'w', encoding='utf-8') as f:
+        f.write(','.join(['image'] + metrics) + '\n')
+        for name, rec in records.items():
+            f.write(','.join([name] + [f'{rec[m]:.6f}' if m in rec else '' for m in metrics]) + '\n')
+        if records:
+            means = [np.mean([rec[m] for rec in records.values() if m in rec]) for m in metrics]
+            f.write(','.join(['mean'] + [f'{v:.6f}' for v in means]) + '\n')
+    os.replace(tmp, path)
