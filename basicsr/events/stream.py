@@ -244,7 +244,8 @@ class EventStream:
             return self
         if not np.isfinite(self.t).all():
             bad = _first_bad(~np.isfinite(self.t))
-            raise EventFormatError(f'Events{where}: timestamp {bad} is {self.t[bad]}; expected finite seconds.')
+            raise EventFormatError(f'Events{where}: timestamp {bad} is {self.t[bad]} (NaN or infinite); expected '
+                                   'finite seconds.')
         unsorted = self.t[1:] < self.t[:-1]
         if unsorted.any():
             bad = _first_bad(unsorted)
