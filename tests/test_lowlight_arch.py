@@ -81,7 +81,8 @@ def test_registry_names_and_io():
     net = build_network(opt)
     assert type(net) is LowLightEventDeblurNet
     assert opt['type'] == 'DefaultModel'
-    assert type(build_network({'type': 'LowLightEventDeblurNet', 'init_dim': 32, 'rgb': True})) is LowLightEventDeblurNet
+    rgb_net = build_network({'type': 'LowLightEventDeblurNet', 'init_dim': 32, 'rgb': True})
+    assert type(rgb_net) is LowLightEventDeblurNet and rgb_net.rgb
     assert net.io == {'inputs': {'E': 'E', 'B': 'B', 'Bi': 'Bi'}, 'outputs': ['F', 'Bi_clean', 'S'],
                       'result': 'S', 'gt': 'S'}
     assert net.size_multiple == (8, 40)

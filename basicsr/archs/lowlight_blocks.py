@@ -82,7 +82,8 @@ class SelfAttentionFM(nn.Module):
         super().__init__()
         c = in_dim // latent_dim
         if c < 1:
-            raise ValueError(f'SelfAttentionFM needs in_dim >= latent_dim; got in_dim={in_dim}, latent_dim={latent_dim}')
+            raise ValueError(
+                f'SelfAttentionFM needs in_dim >= latent_dim; got in_dim={in_dim}, latent_dim={latent_dim}')
         self.query_conv = nn.Conv2d(in_dim, c, kernel_size=1)
         if subsample:
             self.key_conv = nn.Sequential(nn.Conv2d(in_dim, c, kernel_size=1), nn.MaxPool2d(2))
@@ -501,8 +502,9 @@ class AttentionUnetBackbone(nn.Module):
             raise ValueError(f'AttentionUnetBackbone: output_nc must equal input_nc; got {output_nc} vs {input_nc}')
         kw = dict(norm_type=norm_type, use_dropout=use_dropout)
         self.double_conv_block = UnetDoubleConvBlock(input_nc, input_nc, **kw)
-        self.downsampling_blocks = nn.ModuleList(
-            [AttentionUnetDownsamplingBlock(input_nc * 2**i, input_nc * 2**(i + 1), **kw) for i in range(n_downsampling)])
+        self.downsampling_blocks = nn.ModuleList([
+            AttentionUnetDownsamplingBlock(input_nc * 2**i, input_nc * 2**(i + 1), **kw) for i in range(n_downsampling)
+        ])
         self.upsampling_blocks = nn.ModuleList()
         for i in range(n_downsampling, 0, -1):
             c = input_nc * 2**i

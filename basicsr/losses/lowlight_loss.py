@@ -38,7 +38,8 @@ def reference_loss_entries(vgg_weights_path=None):
         {'type': 'L1Loss', 'loss_weight': 10.0, 'pred': 'Bi_clean', 'target': 'Bi_clean'},
         {'type': 'MSELoss', 'loss_weight': 10.0, 'pred': 'Bi_clean', 'target': 'Bi_clean'},
         {'type': 'MSELoss', 'loss_weight': 100.0, 'pred': 'S', 'target': 'S'},
-        {'type': 'PerceptualLoss', 'loss_weight': 0.1, 'pred': 'S', 'target': 'S', 'vgg_weights_path': vgg_weights_path},
+        {'type': 'PerceptualLoss', 'loss_weight': 0.1, 'pred': 'S', 'target': 'S',
+         'vgg_weights_path': vgg_weights_path},
     ]
 
 
@@ -132,8 +133,8 @@ class PerceptualLoss(nn.Module):
             needed = list(_vgg_template(last_layer).state_dict())
             missing = [k for k in needed if k not in sd]
             if missing:
-                raise KeyError(f'VGG19 weights {vgg_weights_path!r} lack {missing[:4]} ({len(missing)} keys); expected a '
-                               'torchvision-format VGG19 state dict (features.0.weight, ...)')
+                raise KeyError(f'VGG19 weights {vgg_weights_path!r} lack {missing[:4]} ({len(missing)} keys); '
+                               'expected a torchvision-format VGG19 state dict (features.0.weight, ...)')
             self._vgg_weights = {k: sd[k] for k in needed}
 
     def _build(self, like):
