@@ -9,7 +9,8 @@ Time reversal mirrors times about the window centre (``t -> t0 + t1 - t``) and n
 increase played backwards is a decrease). For a voxel grid this reverses the bins and negates them. For SCER it
 only reverses the channel order: the left half is negated by definition, so the mirrored right half of the
 reversed stream (negated polarities) lands negated-twice in the left half, i.e. ``S'_k = S_{B-1-k}`` exactly
-(events exactly on an interval boundary may move by one interval, since intervals are half-open).
+(events exactly on an interval boundary may move by one interval, since intervals are half-open; the closed last
+interval of ``scer(closed_end=True)`` keeps the first and last events symmetric, the reference's open one does not).
 """
 import numpy as np
 
