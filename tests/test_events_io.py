@@ -8,8 +8,8 @@ import pytest
 
 import basicsr.events.h5_io as h5_io
 from basicsr.events import (EventFormatError, EventStream, Frame, H5EventReader, read_aedat4, read_events,
-                            read_highrev_events, read_npy_events, read_text_events, write_event_h5, write_events,
-                            write_highrev_chunk, write_npy_events, write_text_events)
+                            read_highrev_events, read_npy_events, read_text_events, read_voxel_npz, write_event_h5,
+                            write_events, write_highrev_chunk, write_npy_events, write_text_events, write_voxel_npz)
 
 
 def make_stream(n=500, height=9, width=13, seed=0, t0=10.0):
@@ -234,3 +234,15 @@ def test_aedat4_missing_package_names_pip_install(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, 'aedat', None)
     with pytest.raises(ImportError, match='pip install aedat'):
         read_aedat4(tmp_path / 'rec.aedat4')
+
+
+def test_highrev_voxel_npz_round_trip(tmp_path):
+    voxel = np.random.default_rng(4).standard_normal((5, 6, 6)).astype(np.float32)
+    write_voxel_npz(tmp_path / 'SEQ_00001.npz', voxel)
+    assert np.array_equal(read_voxel_npz(tmp_path / 'SEQ_00001.npz'), voxel)
+    np.savez(tmp_path / 'other.npz', grid=voxel)
+    with pytest.raises(EventFormatError, match='other.npz: missing key "voxel"'):
+        read_voxel_npz(tmp_path / 'other.npz')
+    (tmp_path / 'trunc.npz').write_bytes((tmp_path / 'SEQ_00001.npz').read_bytes()[:50])
+    with pytest.raises(EventFormatError, match='trunc.npz: not a readable'):
+        read_voxel_npz(tmp_path / 'trunc.npz')

@@ -244,3 +244,26 @@ def test_build_representation_from_options():
         build_representation({'type': 'voxel_grid', 'normalize': 'zscore'})
     with pytest.raises(EventFormatError, match='unexpected keyword'):
         build_representation({'type': 'voxel_grid', 'bins': 3})
+
+
+@pytest.mark.parametrize('offset', [0.0, 1.7e3, 1.6e9])
+def test_scer_boundaries_follow_relative_float64_times(offset):
+    # events placed exactly on (relative) interval boundaries, at large absolute times where t0 + edge rounds
+    rng = np.random.default_rng(11)
+    dt = 0.03
+    rel = np.sort(np.concatenate([rng.random(300) * dt, np.arange(7) * dt / 6, np.arange(7) * dt / 6]))
+    t = offset + rel
+    x = rng.integers(0, 5, len(t))
+    y = rng.integers(0, 4, len(t))
+    p = rng.choice([-1, 1], len(t))
+    ours = scer(x, y, t, p, 6, 4, 5)
+    r = t - t[0]
+    edges = np.arange(1, 6) * (r[-1] / 6)
+    edges[2] = r[-1] / 2
+    cut = np.concatenate(([0], np.searchsorted(r, edges, side='left'), [len(t)]))
+    bins = np.zeros((6, 4, 5))
+    for k in range(6):
+        s = slice(cut[k], cut[k + 1])
+        np.add.at(bins[k], (y[s], x[s]), p[s])
+    expected = np.concatenate([-np.cumsum(bins[:3][::-1], 0)[::-1], np.cumsum(bins[3:], 0)])
+    assert np.array_equal(ours, expected)

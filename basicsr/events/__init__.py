@@ -10,7 +10,7 @@ from basicsr.events.augment import (add_hot_pixel_events, add_hot_pixels, add_vo
 from basicsr.events.event_files import EVENT_FILE_FORMATS, read_events, write_events
 from basicsr.events.h5_io import H5EventReader, read_h5_events, write_event_h5
 from basicsr.events.npz_io import (HIGHREV_SIZE, highrev_chunk_paths, read_highrev_chunk, read_highrev_events,
-                                   write_highrev_chunk)
+                                   read_voxel_npz, write_highrev_chunk, write_voxel_npz)
 from basicsr.events.repr_registry import EVENT_REPR_REGISTRY, SCERRepr, VoxelGridRepr, build_representation
 from basicsr.events.representations import (check_num_bins, event_mask, normalize_maxabs, normalize_nonzero, scer,
                                             voxel_grid)
@@ -25,7 +25,8 @@ __all__ = [
     'EVENT_REPR_REGISTRY', 'build_representation', 'VoxelGridRepr', 'SCERRepr', 'read_events', 'write_events',
     'EVENT_FILE_FORMATS', 'H5EventReader', 'read_h5_events', 'write_event_h5', 'read_text_events',
     'write_text_events', 'read_npy_events', 'write_npy_events', 'HIGHREV_SIZE', 'highrev_chunk_paths',
-    'read_highrev_chunk', 'read_highrev_events', 'write_highrev_chunk', 'read_aedat4', 'hflip_events',
+    'read_highrev_chunk', 'read_highrev_events', 'write_highrev_chunk', 'read_voxel_npz', 'write_voxel_npz',
+    'read_aedat4', 'hflip_events',
     'vflip_events', 'rot90_events', 'reverse_time_events', 'hflip_rep', 'vflip_rep', 'rot90_rep', 'reverse_time_rep',
     'add_hot_pixels', 'add_voxel_noise', 'add_hot_pixel_events', 'augment_events', 'event_frame',
     'representation_strip', 'flow_to_color', 'flow_wheel'

@@ -17,6 +17,10 @@ _BLOCK = 1 << 16
 
 def _h5py():
     import h5py
+    try:  # registers the compression filters of compressed releases when the optional extra is installed
+        import hdf5plugin  # noqa: F401
+    except ImportError:
+        pass
     return h5py
 
 
@@ -129,7 +133,11 @@ class H5EventReader:
         """
         i0, i1 = max(0, int(i0)), min(self.num_events, int(i1))
         i1 = max(i0, i1)
-        raw = [self._ds[key][i0:i1] for key in _EVENT_KEYS]
+        try:
+            raw = [self._ds[key][i0:i1] for key in _EVENT_KEYS]
+        except OSError as err:
+            raise EventFormatError(f'{self.path}: cannot read events[{i0}:{i1}] ({err}); a truncated file, or a '
+                                   'compressed one that needs "pip install hdf5plugin".') from err
         source = f'{self.path} events[{i0}:{i1}]'
         xs, ys, ts, ps = raw
         if not self.validate:

@@ -11,7 +11,10 @@ import numpy as np
 
 from basicsr.events.stream import EventFormatError, EventStream
 
-__all__ = ['HIGHREV_SIZE', 'highrev_chunk_paths', 'read_highrev_chunk', 'read_highrev_events', 'write_highrev_chunk']
+__all__ = [
+    'HIGHREV_SIZE', 'highrev_chunk_paths', 'read_highrev_chunk', 'read_highrev_events', 'write_highrev_chunk',
+    'read_voxel_npz', 'write_voxel_npz'
+]
 
 HIGHREV_SIZE = (1224, 1632)
 _KEYS = ('x', 'y', 'timestamp', 'polarity')
@@ -106,6 +109,54 @@ def write_highrev_chunk(path, stream, time_scale=1.0):
     try:
         np.savez(tmp, x=stream.y.astype(np.int64)[:, None], y=stream.x.astype(np.int64)[:, None],
                  timestamp=(stream.t / time_scale)[:, None], polarity=(stream.p > 0).astype(np.int64)[:, None])
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def read_voxel_npz(path, key='voxel'):
+    """Reads a pre-computed HighREV voxel grid ``<voxel_root>/SEQ_%05d.npz`` (float32 (H, W, C), channel-last).
+
+    Args:
+        path (str | os.PathLike): The ``.npz`` file.
+        key (str): Array name. Default: ``'voxel'``.
+
+    Returns:
+        np.ndarray: float32 (H, W, C) as stored.
+    """
+    path = os.fspath(path)
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            if key not in data.files:
+                raise EventFormatError(f'{path}: missing key "{key}" (found {sorted(data.files)}); a HighREV voxel '
+                                       'file holds "voxel" float32 (H, W, C).')
+            voxel = np.asarray(data[key])
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as err:
+        raise EventFormatError(f'{path}: not a readable .npz voxel file ({err}).') from err
+    if voxel.ndim != 3:
+        raise EventFormatError(f'{path}: "{key}" has shape {voxel.shape}; expected (H, W, C).')
+    return voxel.astype(np.float32, copy=False)
+
+
+def write_voxel_npz(path, voxel, key='voxel'):
+    """Writes a voxel grid in the HighREV layout (float32 (H, W, C)), atomically.
+
+    Args:
+        path (str | os.PathLike): Output ``.npz`` file.
+        voxel (np.ndarray): (H, W, C) array (transpose a (C, H, W) grid first).
+        key (str): Array name. Default: ``'voxel'``.
+    """
+    voxel = np.asarray(voxel, np.float32)
+    if voxel.ndim != 3:
+        raise EventFormatError(f'write_voxel_npz: voxel must be (H, W, C), got shape {voxel.shape}.')
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    tmp = os.path.join(folder, f'.{os.path.basename(path)}.tmp{os.getpid()}.npz')
+    try:
+        np.savez(tmp, **{key: voxel})
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

@@ -281,17 +281,19 @@ def scer(x, y, t, p, num_bins, height, width, keep_middle=False, closed_end=True
 
 
 def _fix_cut(t, t_start, edge, idx):
-    """Moves a searchsorted index so it matches ``searchsorted(t - t_start, edge, 'left')`` exactly.
+    """Returns ``searchsorted(t - t_start, edge, 'left')`` exactly, given ``idx`` found against ``t_start + edge``.
 
-    ``t_start + edge`` may round differently from comparing ``t - t_start`` with ``edge``; only events next to the
-    boundary can differ, so a few scalar steps settle it.
+    The two comparisons can only disagree for events within a few ulps of the boundary, so only that
+    neighbourhood is re-examined on relative times (subtracting a constant keeps the order).
     """
-    n = t.shape[0]
-    while idx > 0 and float(t[idx - 1] - t_start) >= edge:
-        idx -= 1
-    while idx < n and float(t[idx] - t_start) < edge:
-        idx += 1
-    return int(idx)
+    bound = t_start + edge
+    margin = 4 * np.spacing(max(abs(bound), abs(float(t_start)), abs(float(t[-1]))))
+    lo = int(np.searchsorted(t, bound - margin, side='left'))
+    hi = int(np.searchsorted(t, bound + margin, side='right'))
+    if hi <= lo:
+        return int(idx)
+    rel = np.subtract(t[lo:hi], t_start, dtype=np.float64)
+    return lo + int(np.searchsorted(rel, edge, side='left'))
 
 
 def event_mask(rep, channel_axis=0):
