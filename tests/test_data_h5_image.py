@@ -73,6 +73,8 @@ def test_full_frame_items_sorted_and_exact(split):
     assert item['mask'].shape == (1, H, W) and set(item['mask'].unique().tolist()) <= {0., 1.}
     np.testing.assert_array_equal(item['mask'].numpy()[0], src['masks'][1][0] / 255)
     assert ds[3]['image_name'] == 'seqB/0000'
+    ignored = build_dataset(_opt(root, mean=[0.5, 0.5, 0.5], std=[0.5, 0.5, 0.5]))[1]['frame']
+    torch.testing.assert_close(ignored, item['frame'])  # EFNet's mean/std options are accepted and unused
     raw = build_dataset(_opt(root, norm_voxel=False))[1]['voxel'].numpy()
     np.testing.assert_array_equal(raw, src['voxels'][1])
 

@@ -128,7 +128,9 @@ class H5ImageDataset(data.Dataset):
     """EFNet processed h5 split: one file per sequence, all samples of all files in sorted order.
 
     Per sample: load the frames and the voxel, max-abs normalise the voxel on the full frame (``norm_voxel``),
-    keep the top ``crop_rows`` rows if set, random-crop ``crop_size`` and flip, identically for every array.
+    keep the top ``crop_rows`` rows if set, random-crop ``crop_size`` and flip, identically for every array. As in
+    EFNet, crop and flips follow the options in every phase: leave ``crop_size``/``use_flip``/``use_rot`` unset in
+    validation and test options for full-frame evaluation.
     File handles (h5 or lmdb) are opened lazily in the process that reads, so the dataset pickles cleanly.
 
     Args:
@@ -147,7 +149,7 @@ class H5ImageDataset(data.Dataset):
             return_gt_frame (bool): Return ``frame_gt``. Default: True.
             crop_rows (int | None): Keep only the top rows (EFNet REBlur evaluation used 256). Default: None.
             in_chn (int): Frame channels; single-channel frames are replicated to 3 when 3. Default: 3.
-            mean, std (list[float] | None): Optional frame normalisation. Default: None.
+            mean, std: Accepted and ignored, as in EFNet (frames stay in [0, 1]; the released weights expect it).
 
     Item keys: ``frame`` (C, H, W) float [0, 1], ``frame_gt``, ``voxel`` (C_ev, H, W) float32, ``mask``
     (1, H, W) in {0, 1}, ``seq``, ``image_name`` = ``<seq>/<index:04d>``, ``lq_path``.
@@ -173,7 +175,6 @@ class H5ImageDataset(data.Dataset):
         self.return_gt_frame = bool(opt.get('return_gt_frame', True))
         self.crop_rows = opt.get('crop_rows')
         self.in_chn = int(opt.get('in_chn', 3))
-        self.mean, self.std = opt.get('mean'), opt.get('std')
 
         dataroot = os.path.expanduser(os.fspath(opt['dataroot']))
         if self.backend in ('h5', 'hdf5'):
@@ -265,12 +266,6 @@ class H5ImageDataset(data.Dataset):
             raise ValueError(f'{where}: arrays {keys}: {err}') from None
 
         item = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in zip(keys, values)}
-        if self.mean is not None or self.std is not None:
-            mean = torch.tensor(self.mean if self.mean is not None else 0., dtype=torch.float32).view(-1, 1, 1)
-            std = torch.tensor(self.std if self.std is not None else 1., dtype=torch.float32).view(-1, 1, 1)
-            for k in ('frame', 'frame_gt'):
-                if k in item:
-                    item[k] = (item[k] - mean) / std
         item['seq'] = src['seq']
         item['image_name'] = f'{src["seq"]}/{idx:04d}'
         item['lq_path'] = f'{src["path"]}/images/image{idx:09d}'

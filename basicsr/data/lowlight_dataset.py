@@ -128,7 +128,9 @@ class LowLightSyntheticDataset(_LowLightBase):
             dataroot (str): Synthetic root (``data/train`` or ``data/test``).
             rgb (bool): RGB model: ``Bi``, ``Bi_clean`` and ``S`` are the 3x RGB frames. Default: False.
             phase (str): ``train``, ``val`` or ``test`` (all load the ground truth).
-            crop_size (int | None): Random crop in event-grid pixels, applied at 3x to RGB frames. Default: None.
+            crop_size (int | None): Random crop in event-grid pixels, applied at 3x to RGB frames, in every phase
+                where it is set (leave it unset for evaluation). No flips: they would change the flow targets.
+                Default: None.
 
     Item keys: ``E`` (13, H, W), ``B`` (1, H, W), ``Bi`` (``B`` itself, or (3, 3H, 3W) RGB), ``Bi_clean`` and
     ``S`` (like ``Bi``), ``F`` (4, H, W), ``name`` and ``image_name`` (the stem).
