@@ -35,6 +35,7 @@ SAMPLES_PER_SOURCE = 20
 
 
 def load_maker():
+    """Import the maker script as a module (scripts are not a package)."""
     path = osp.join(ROOT, 'scripts', 'data_preparation', 'make_lowlight_dataset.py')
     spec = importlib.util.spec_from_file_location('make_lowlight_dataset', path)
     module = importlib.util.module_from_spec(spec)
@@ -177,10 +178,12 @@ def bench_pool(maker, img, samples, workers, tmp):
 
 
 def fmt_hours(seconds):
+    """Seconds as hours and days."""
     return f'{seconds / 3600:.1f} h ({seconds / 86400:.2f} days)'
 
 
 def main():
+    """Run the benchmark and print the figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--repeats', type=int, default=3)
     parser.add_argument('--crop', type=int, nargs=2, default=(32, 40), help='crop of the loop baseline (APS px)')

@@ -401,7 +401,9 @@ def make_dataset(input_dir, output_dir, mode='train', seed=0, workers=None, limi
             # fork is cheap and needs no re-import; torch (possibly CUDA) workers need spawn
             method = 'fork' if cfg['backend'] == 'numpy' and 'fork' in multiprocessing.get_all_start_methods() \
                 else 'spawn'
-            with multiprocessing.get_context(method).Pool(workers, initializer=_init_worker, initargs=(cfg['backend'], )) as pool:
+            pool = multiprocessing.get_context(method).Pool(workers, initializer=_init_worker,
+                                                            initargs=(cfg['backend'], ))
+            with pool:
                 for rec in pool.imap_unordered(make_sample, todo, chunksize=1):
                     record(rec)
     bar.close()
@@ -410,6 +412,14 @@ def make_dataset(input_dir, output_dir, mode='train', seed=0, workers=None, limi
 
 
 def parse_args(argv=None):
+    """Parse the command line.
+
+    Args:
+        argv (list[str] | None): Arguments; None reads ``sys.argv``.
+
+    Returns:
+        argparse.Namespace: The options.
+    """
     parser = argparse.ArgumentParser(description='Make the synthetic low-light event deblurring data set.')
     parser.add_argument('--input', required=True, help='folder of linear source PNGs (sorted *.png)')
     parser.add_argument('--output', required=True, help='output root, e.g. data/train')
@@ -435,6 +445,14 @@ def parse_args(argv=None):
 
 
 def main(argv=None):
+    """Command-line entry point: make the data set and print a summary.
+
+    Args:
+        argv (list[str] | None): Arguments; None reads ``sys.argv``.
+
+    Returns:
+        dict: The summary of :func:`make_dataset`.
+    """
     args = parse_args(argv)
     summary = make_dataset(
         args.input, args.output, mode=args.mode, seed=args.seed, workers=args.workers, limit=args.limit,
