@@ -1,7 +1,6 @@
 # Modified from https://github.com/XPixelGroup/BasicSR/blob/master/basicsr/utils/options.py (Apache-2.0)
 """Command line and YAML option files: parsing, validation, ``--force_yml`` overrides and derived paths."""
 import argparse
-import os
 import os.path as osp
 import random
 import shutil
