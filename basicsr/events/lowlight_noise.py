@@ -49,15 +49,24 @@ def bayer_mosaic(rgb):
 
 
 def _multiplicative(x, sigma, rng):
-    return x + sigma * x * rng.standard_normal(x.shape, dtype=np.float32)
+    """``x + sigma * x * N(0, 1)`` computed as ``x * (1 + sigma * N)`` in one new float32 array."""
+    out = rng.standard_normal(x.shape, dtype=np.float32)
+    out *= sigma
+    out += 1
+    out *= x
+    return out
 
 
 def _quantise(x, sigma3, rng, rounding):
-    x = np.clip(x, 0, 1)
-    x = np.clip(_multiplicative(x, sigma3, rng), 0, 1)
-    scaled = x * 255
-    scaled = np.floor(scaled) if rounding == 'floor' else np.rint(scaled)
-    return (scaled / 255).astype(np.float32)
+    x = _multiplicative(np.clip(x, 0, 1), sigma3, rng)
+    np.clip(x, 0, 1, out=x)
+    x *= 255
+    if rounding == 'floor':
+        np.floor(x, out=x)
+    else:
+        np.rint(x, out=x)
+    x /= 255
+    return x
 
 
 def _check_rounding(rounding):
@@ -86,8 +95,10 @@ def add_rgb_noise(clean, params, rng, rounding='floor'):
     mosaic = (mosaic * 255).astype(np.uint8)
     bayer = cv2.cvtColor(mosaic, cv2.COLOR_BAYER_BG2RGB).astype(np.float32) / 255
     image = _multiplicative(clean, params['sigma2'], rng)
-    mixed = params['w'] * bayer + (1 - params['w']) * image
-    return _quantise(mixed, params['sigma3'], rng, rounding)
+    bayer *= params['w']
+    image *= 1 - params['w']
+    bayer += image
+    return _quantise(bayer, params['sigma3'], rng, rounding)
 
 
 def add_aps_noise(clean, params, rng, rounding='floor'):
