@@ -116,6 +116,9 @@ def test_voxel_npz_dataset_and_count_mismatch(tmp_path):
     np.savez(vdir / 'SEQ_00001.npz', voxel=np.zeros((H + 1, W, 6), np.float32))
     with pytest.raises(ValueError, match=r'SEQ_00001\.npz has shape'):
         build_dataset(opt)[1]
+    np.savez(vdir / 'SEQ_00001.npz', vox=vox['SEQ_00001'])
+    with pytest.raises(ValueError, match=r'SEQ_00001\.npz.*"voxel"'):
+        build_dataset(opt)[1]
 
 
 def test_errors(tmp_path):

@@ -13,7 +13,7 @@ import torch
 from torch.utils import data as data
 
 from basicsr.data.transforms import augment, paired_random_crop
-from basicsr.events import normalize_nonzero, read_highrev_events, voxel_grid
+from basicsr.events import normalize_nonzero, read_highrev_events, read_voxel_npz, voxel_grid
 from basicsr.utils.img_util import imread
 from basicsr.utils.misc import scandir
 from basicsr.utils.registry import DATASET_REGISTRY
@@ -173,11 +173,8 @@ class VoxelnpzPngSingleDeblurDataset(_HighREVBase):
 
     def _voxel(self, index, height, width):
         path = os.path.join(self.voxel_dir, self.voxel_names[index])
-        with np.load(path, allow_pickle=False) as npz:
-            if 'voxel' not in npz.files:
-                raise KeyError(f'voxel file {path} has no key "voxel" (found {sorted(npz.files)})')
-            voxel = np.asarray(npz['voxel'], dtype=np.float32)
-        if voxel.ndim != 3 or voxel.shape[:2] != (height, width):
+        voxel = read_voxel_npz(path)
+        if voxel.shape[:2] != (height, width):
             raise ValueError(f'voxel file {path} has shape {voxel.shape}; expected (H, W, C) with H, W = '
                              f'{(height, width)} of the blurry frame {self.blur_names[index]}')
         return voxel.transpose(2, 0, 1)
