@@ -173,3 +173,24 @@ def test_build_dataset_unknown_type_and_copy(tmp_path):
         build_dataset({'type': 'NoSuchDataset', 'name': 'x'})
     with pytest.raises(KeyError, match='type'):
         build_dataset({'name': 'x'})
+
+
+def test_to_device_moves_nested_tensors_and_keeps_other_values():
+    from basicsr.data.prefetch_dataloader import _to_device
+    batch = {'a': torch.ones(2), 'b': [torch.zeros(1), 'name'], 'c': ('x', torch.ones(1)), 'd': 3}
+    out = _to_device(batch, torch.device('cpu'))
+    assert out['b'][1] == 'name' and out['d'] == 3 and isinstance(out['c'], tuple)
+    assert torch.equal(out['a'], batch['a'])
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason='CUDA prefetcher needs a GPU')
+def test_cuda_prefetcher_on_gpu():
+    from basicsr.data.prefetch_dataloader import CUDAPrefetcher
+    loader = build_dataloader(_Range(4), _train_opt(batch_size_per_gpu=2, use_shuffle=False, pin_memory=True),
+                              num_gpu=1)
+    prefetcher = CUDAPrefetcher(loader, {})
+    first = prefetcher.next()
+    assert first['x'].is_cuda and first['idx'].tolist() == [0, 1]
+    assert prefetcher.next()['idx'].tolist() == [2, 3] and prefetcher.next() is None
+    prefetcher.reset()
+    assert prefetcher.next()['idx'].tolist() == [0, 1]
