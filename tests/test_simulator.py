@@ -105,7 +105,7 @@ def static_noise_run(backend='numpy', rate=20.0, every_step=True, steps=50, leve
     return sim, ev, steps * 0.01
 
 
-@pytest.mark.parametrize('level', [0.0, 100.0, 255.0])
+@pytest.mark.parametrize('level', [0.0, 100.0, 255.0])  # q per cell 0.09, 0.07 (dense draw), 0.025 (sparse draw)
 def test_shot_noise_rate_matches_configuration(level):
     rate = 20.0
     sim, ev, duration = static_noise_run(rate=rate, level=level)
@@ -139,12 +139,13 @@ def test_leak_rate():
     assert abs(len(ev.t) / (2.5 * 1.0 * H * W) - 1) < 0.10
 
 
-def test_refractory_period_delays_events():
+@pytest.mark.parametrize('backend', BACKENDS)
+def test_refractory_period_delays_events(backend):
     i0 = np.full((H, W), 50.0)
     i1 = i0 * math.exp(1.0)  # 3 events per pixel
     frames = np.stack([i0, i1, i1, i1, i1])
     times = [0.0, 0.01, 0.02, 0.03, 0.04]
-    ev = exact_sim(refractory_period_s=0.015).simulate(frames, times, np.random.default_rng(0))
+    ev = exact_sim(backend, refractory_period_s=0.015).simulate(frames, times, np.random.default_rng(0))
     first = per_pixel_counts(ev, t_max=0.01 + 1e-12)
     assert np.all(first == 1)
     assert np.all(per_pixel_counts(ev) == 3)  # the blocked change is emitted later
