@@ -267,3 +267,12 @@ def test_scer_boundaries_follow_relative_float64_times(offset):
         np.add.at(bins[k], (y[s], x[s]), p[s])
     expected = np.concatenate([-np.cumsum(bins[:3][::-1], 0)[::-1], np.cumsum(bins[3:], 0)])
     assert np.array_equal(ours, expected)
+
+
+def test_zero_one_polarity_is_read_as_off_on():
+    x, y, t, p, h, w = random_events(n=300, seed=4)
+    p01 = (p > 0).astype(np.uint8)
+    assert np.array_equal(voxel_grid(x, y, t, p01, 4, h, w), voxel_grid(x, y, t, p, 4, h, w))
+    assert np.array_equal(scer(x, y, t, p01.astype(bool), 6, h, w), scer(x, y, t, p, 6, h, w))
+    with pytest.raises(EventFormatError, match=r'p\[0\] = 3: polarity must be'):
+        voxel_grid(x, y, t, np.full(len(t), 3), 4, h, w)

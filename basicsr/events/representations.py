@@ -50,7 +50,7 @@ def _check_events(x, y, t, p, height, width):
         if arr.ndim != 1 or arr.shape[0] != n:
             raise EventFormatError(f'Event arrays must be 1-D of equal length; "{name}" has shape {arr.shape}, "t" '
                                    f'has shape {t.shape}.')
-        if arr.dtype.kind not in 'iuf':
+        if arr.dtype.kind not in 'iuf' and not (name == 'p' and arr.dtype.kind == 'b'):
             raise EventFormatError(f'"{name}" must be numeric, got dtype {arr.dtype}.')
     if n == 0:
         return x, y, t, p
@@ -62,6 +62,12 @@ def _check_events(x, y, t, p, height, width):
                                    f'0 <= {name} < {size}).')
     if x.dtype.kind == 'f' or y.dtype.kind == 'f':
         x, y = x.astype(np.intp), y.astype(np.intp)
+    p_lo, p_hi = p.min(), p.max()
+    if p_lo < -1 or p_hi > 1:
+        bad = int(np.flatnonzero((p < -1) | (p > 1))[0])
+        raise EventFormatError(f'p[{bad}] = {p[bad]}: polarity must be -1/+1 (or 0/1, with 0 read as -1).')
+    if p_lo >= 0 and (p == 0).any():
+        p = np.where(p > 0, 1, -1).astype(np.int8)  # {0, 1} polarity: 0 means OFF, as in the reference
     return x, y, t, p
 
 
@@ -72,8 +78,9 @@ def _is_sorted(t):
 class _Workspace:
     """Reusable per-call scratch buffers for one slice of events: flat pixel index and two float64 rows.
 
-    Working slice by slice (at most ``_CHUNK`` events) keeps the temporaries in cache and avoids page-faulting
-    fresh multi-megabyte arrays, which costs as much as the histograms themselves.
+    Working slice by slice (at most ``_CHUNK`` events) avoids page-faulting fresh multi-megabyte arrays, which
+    costs as much as the histograms themselves; the element-wise steps run on ``_STEP``-event pieces so that each
+    piece stays in cache from one step to the next.
     """
 
     def __init__(self, size):
@@ -81,16 +88,39 @@ class _Workspace:
         self.w0 = np.empty(size, np.float64)
         self.w1 = np.empty(size, np.float64)
 
-    def load(self, x, y, p, width, i0, i1):
-        """Fills ``xy = y * W + x`` and ``w0 = p`` for events ``[i0, i1)``; returns the length."""
+    def load(self, x, y, p, width, i0, i1, t=None, t_ref=0.0, clip=None):
+        """Fills ``xy = y * W + x``, ``w0 = p`` and, with ``t``, ``w1 = p * (t - t_ref)`` for events [i0, i1).
+
+        Args:
+            x, y, p (np.ndarray): Event arrays.
+            width (int): Sensor width.
+            i0 (int): First event.
+            i1 (int): End event (exclusive).
+            t (np.ndarray | None): Times, for ``w1``. Default: None.
+            t_ref (float): Reference time of ``w1``. Default: 0.
+            clip (tuple | None): Bounds applied to ``t - t_ref`` before the product. Default: None.
+
+        Returns:
+            int: Number of events loaded.
+        """
         m = i1 - i0
-        xy = self.xy[:m]
-        np.multiply(y[i0:i1], width, out=xy, dtype=np.intp, casting='unsafe')
-        np.add(xy, x[i0:i1], out=xy, dtype=np.intp, casting='unsafe')
-        np.copyto(self.w0[:m], p[i0:i1], casting='unsafe')
+        for a in range(0, m, _STEP):
+            b = min(a + _STEP, m)
+            xy, w0 = self.xy[a:b], self.w0[a:b]
+            np.copyto(xy, y[i0 + a:i0 + b], casting='unsafe')
+            xy *= width
+            np.add(xy, x[i0 + a:i0 + b], out=xy, casting='unsafe')
+            np.copyto(w0, p[i0 + a:i0 + b], casting='unsafe')
+            if t is not None:
+                w1 = self.w1[a:b]
+                np.subtract(t[i0 + a:i0 + b], t_ref, out=w1, dtype=np.float64)
+                if clip is not None:
+                    np.clip(w1, clip[0], clip[1], out=w1)
+                w1 *= w0
         return m
 
 
+_STEP = 1 << 15
 _CHUNK = 1 << 18
 
 
@@ -120,7 +150,7 @@ def voxel_grid(x, y, t, p, num_bins, height, width, t_range=None):
         x (np.ndarray): (N,) integer pixel columns.
         y (np.ndarray): (N,) integer pixel rows.
         t (np.ndarray): (N,) seconds (float64; float32 accepted and promoted).
-        p (np.ndarray): (N,) polarities in {-1, +1}.
+        p (np.ndarray): (N,) polarities in {-1, +1} ({0, 1} accepted: 0 is read as -1).
         num_bins (int): Number of time bins B >= 1.
         height (int): Sensor height H.
         width (int): Sensor width W.
@@ -173,15 +203,11 @@ def voxel_grid(x, y, t, p, num_bins, height, width, t_range=None):
         upper = np.zeros(hw, np.float64)
         # p * (tau - k) = p * (t - t_k) * scale with t_k the time of integer position k; scale applied per pixel.
         t_k = t0 + k / scale
+        clip = (-k / scale, (num_bins - 1 - k) / scale) if clamp else None
         for i0, i1 in _chunks(bounds[k], bounds[k + 1]):
-            m = work.load(x, y, p, width, i0, i1)
-            frac = work.w1[:m]
-            np.subtract(t[i0:i1], t_k, out=frac, dtype=np.float64)
-            if clamp:
-                np.clip(frac, -k / scale, (num_bins - 1 - k) / scale, out=frac)
-            frac *= work.w0[:m]
+            m = work.load(x, y, p, width, i0, i1, t=t, t_ref=t_k, clip=clip)
             whole += np.bincount(work.xy[:m], weights=work.w0[:m], minlength=hw)
-            upper += np.bincount(work.xy[:m], weights=frac, minlength=hw)
+            upper += np.bincount(work.xy[:m], weights=work.w1[:m], minlength=hw)
         upper *= scale
         whole -= upper
         whole += carry
@@ -227,7 +253,7 @@ def scer(x, y, t, p, num_bins, height, width, keep_middle=False, closed_end=True
         x (np.ndarray): (N,) integer pixel columns.
         y (np.ndarray): (N,) integer pixel rows.
         t (np.ndarray): (N,) sorted seconds.
-        p (np.ndarray): (N,) polarities in {-1, +1}.
+        p (np.ndarray): (N,) polarities in {-1, +1} ({0, 1} accepted: 0 is read as -1).
         num_bins (int): Even number of channels B (6 for EFNet).
         height (int): Sensor height H.
         width (int): Sensor width W.
