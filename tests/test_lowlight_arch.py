@@ -131,6 +131,7 @@ def test_laplacian_matches_kernel_with_reflect101():
     (True, 'Bi2x', 'exactly 3x'),
     (True, 'Bi1ch', 'exactly 3x'),
     (False, 'E3d', '4-D tensor'),
+    (False, 'E64', 'dtype torch.float64'),
 ])
 def test_wrong_inputs_raise_clear_errors(rgb, bad, message):
     net = LowLightEventDeblurNet(init_dim=32, rgb=rgb)
@@ -145,6 +146,8 @@ def test_wrong_inputs_raise_clear_errors(rgb, bad, message):
         Bi = Bi[:, :1]
     elif bad == 'E3d':
         E = E[0]
+    elif bad == 'E64':
+        E = E.double()
     with pytest.raises(ValueError, match=message):
         net(E, B, Bi)
 
@@ -154,6 +157,25 @@ def test_wrong_inputs_raise_clear_errors(rgb, bad, message):
 def test_bad_constructor_arguments(kwargs):
     with pytest.raises(ValueError):
         LowLightEventDeblurNet(**{'init_dim': 32, **kwargs})
+
+
+def test_batch_norm_and_dropout_options():
+    net = LowLightEventDeblurNet(init_dim=32, norm_type='batch', use_dropout=True)
+    sd = net.state_dict()
+    assert 'backbone.double_conv_block.bottleneck.0.bias' not in sd
+    assert 'backbone.double_conv_block.projection.bias' in sd
+    assert 'backbone.double_conv_block.bottleneck.1.running_mean' in sd
+    assert 'B_edge_feature_extraction.1.running_mean' not in sd  # stage-1 branches keep instance norm
+    assert any(isinstance(m, torch.nn.Dropout) for m in net.modules())
+    plain = LowLightEventDeblurNet(init_dim=32, use_dropout=True).state_dict()
+    assert list(plain) == list(LowLightEventDeblurNet(init_dim=32).state_dict())
+    torch.manual_seed(0)
+    net.init_weights()
+    bn = net.backbone.double_conv_block.bottleneck[1]
+    assert abs(bn.weight.mean().item() - 1) < 0.01 and torch.all(bn.bias == 0)
+    with torch.no_grad():
+        F, Bi_clean, S = net.eval()(*_inputs(16, 40, False))
+    assert F.shape == (1, 4, 16, 40) and S.shape == Bi_clean.shape == (1, 1, 16, 40)
 
 
 def test_rgb_three_channel_head_option():

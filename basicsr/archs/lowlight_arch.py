@@ -183,6 +183,11 @@ class LowLightEventDeblurNet(nn.Module):
             if not torch.is_tensor(t) or t.dim() != 4:
                 shape = tuple(t.shape) if torch.is_tensor(t) else type(t).__name__
                 raise ValueError(f'LowLightEventDeblurNet: input {name} must be a 4-D tensor (N, C, H, W); got {shape}')
+        dtype = next(self.parameters()).dtype
+        for name, t in (('E', E), ('B', B), ('Bi', Bi)):
+            if t.dtype != dtype and not torch.is_autocast_enabled(t.device.type):
+                raise ValueError(f'LowLightEventDeblurNet: input {name} has dtype {t.dtype}; expected {dtype} (the '
+                                 'dtype of the network weights)')
         n, _, h, w = E.shape
         if E.shape[1] != self.n_ev:
             raise ValueError(f'LowLightEventDeblurNet: input E (event voxel grid) must have n_ev={self.n_ev} channels; '
