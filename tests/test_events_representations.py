@@ -276,3 +276,15 @@ def test_zero_one_polarity_is_read_as_off_on():
     assert np.array_equal(scer(x, y, t, p01.astype(bool), 6, h, w), scer(x, y, t, p, 6, h, w))
     with pytest.raises(EventFormatError, match=r'p\[0\] = 3: polarity must be'):
         voxel_grid(x, y, t, np.full(len(t), 3), 4, h, w)
+
+
+def test_non_finite_inputs_are_rejected():
+    x, y, t, p, h, w = random_events(n=30)
+    t_nan = t.copy()
+    t_nan[7] = np.nan
+    with pytest.raises(EventFormatError, match=r't\[7\] = nan: timestamps must be finite'):
+        voxel_grid(x, y, t_nan, p, 3, h, w)
+    x_nan = x.astype(float)
+    x_nan[3] = np.nan
+    with pytest.raises(EventFormatError, match=r'x\[3\] = nan is outside the sensor'):
+        scer(x_nan, y, t, p, 6, h, w)

@@ -54,10 +54,13 @@ def _check_events(x, y, t, p, height, width):
             raise EventFormatError(f'"{name}" must be numeric, got dtype {arr.dtype}.')
     if n == 0:
         return x, y, t, p
+    if not (np.isfinite(t[0]) and np.isfinite(t[-1]) and np.isfinite(t).all()):
+        bad = int(np.flatnonzero(~np.isfinite(t))[0])
+        raise EventFormatError(f't[{bad}] = {t[bad]}: timestamps must be finite seconds.')
     for name, arr, size, label in (('x', x, width, 'width'), ('y', y, height, 'height')):
         lo, hi = (0 if arr.dtype.kind == 'u' else arr.min()), arr.max()
-        if lo < 0 or hi >= size:
-            bad = int(np.flatnonzero((arr < 0) | (arr >= size))[0])
+        if not (lo >= 0 and hi < size):
+            bad = int(np.flatnonzero(~((arr >= 0) & (arr < size)))[0])
             raise EventFormatError(f'{name}[{bad}] = {arr[bad]} is outside the sensor ({label} {size}; expected '
                                    f'0 <= {name} < {size}).')
     if x.dtype.kind == 'f' or y.dtype.kind == 'f':
