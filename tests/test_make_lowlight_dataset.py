@@ -82,6 +82,8 @@ def test_manifest_records_seed_and_parameters(maker, sources, tmp_path):
     assert [r['name'] for r in records] == ['img_a_000', 'img_a_flipud_001', 'img_b_000', 'img_b_flipud_001']
     for i, rec in enumerate(records):
         assert rec['index'] == i and rec['seed'] == [5, i] and rec['mode'] == 'train' and rec['flip'] == i % 2
+        assert rec['config']['sub_frames'] == 7 and rec['config']['patch_grid'] == [4, 5]
+        assert rec['config']['simulator']['shot_noise_rate_hz'] == 0.1
         params = rec['params']
         assert 1.25 <= params['boost'] <= 2.5
         assert all(0.01 <= params['noise'][k] <= 0.02 for k in ('sigma1', 'sigma2', 'sigma3'))
@@ -112,6 +114,10 @@ def test_resume_redoes_only_the_missing_sample(maker, sources, tmp_path):
     assert len((out / 'manifest.jsonl').read_text().splitlines()) == 4
     again = maker.make_dataset(str(sources), str(out), mode='train', seed=1, workers=1, **OPTS)
     assert again['made'] == [] and again['skipped'] == 4
+    with pytest.raises(ValueError, match='another seed or configuration'):
+        maker.make_dataset(str(sources), str(out), mode='train', seed=2, workers=1, **OPTS)
+    with pytest.raises(ValueError, match='another seed or configuration'):
+        maker.make_dataset(str(sources), str(out), mode='train', seed=1, workers=1, noisy_rounding='round', **OPTS)
 
 
 def test_sample_without_manifest_record_is_redone(maker, sources, tmp_path):

@@ -291,7 +291,12 @@ def make_sample(task):
     write_sample(task['root'], task['name'], task['mode'], out)
     return {'name': task['name'], 'index': task['index'], 'seed': [task['seed'], task['index']],
             'source': osp.basename(task['source']), 'flip': task['flip'], 'mode': task['mode'], 'params': params,
-            'seconds': round(time.perf_counter() - start, 3)}
+            'config': _config_record(task['cfg']), 'seconds': round(time.perf_counter() - start, 3)}
+
+
+def _config_record(cfg):
+    """The JSON form of a configuration (tuples as lists), as stored in the manifest."""
+    return json.loads(json.dumps(cfg, sort_keys=True))
 
 
 def read_manifest(path):
@@ -375,6 +380,13 @@ def make_dataset(input_dir, output_dir, mode='train', seed=0, workers=None, limi
     done = {entry['name'] for entry in plan if entry['name'] in records and
             all(osp.exists(p) for p in output_files(output_dir, entry['name'], mode))}
     records = {name: rec for name, rec in records.items() if name in done or name not in planned}
+    current = _config_record(cfg)
+    for name in sorted(done):
+        old = records[name]
+        if old.get('config') != current or old.get('seed') != [int(seed), old.get('index')]:
+            raise ValueError(f'{manifest_path}: sample {name} was made with another seed or configuration '
+                             f'(seed {old.get("seed")}, config {old.get("config")}); resume with the same options or '
+                             f'write to a new output folder')
     write_manifest(manifest_path, records)
     todo = [dict(entry, root=output_dir, mode=mode, seed=int(seed), cfg=cfg) for entry in plan
             if entry['name'] not in done]
