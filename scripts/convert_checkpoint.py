@@ -15,7 +15,6 @@ Usage::
 import argparse
 import os
 import sys
-import tempfile
 from collections import OrderedDict
 from pathlib import Path
 
@@ -158,8 +157,7 @@ def convert_checkpoint(src, dst, force=False):
         raise ValueError(f'{src}: the weights do not load strictly into {type(net).__name__}({opt}): {err}') from None
     config = _plain(ckpt['config'])
     dst.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f'.{dst.name}.', suffix='.tmp', dir=dst.parent)
-    os.close(fd)
+    tmp = dst.with_name(f'.{dst.name}.{os.getpid()}.tmp')  # same folder, default permissions
     try:
         torch.save({'params': state, 'config': config}, tmp)
         reloaded = torch.load(tmp, map_location='cpu', weights_only=True)
