@@ -199,3 +199,53 @@ def test_bad_arguments():
         sim.step(np.zeros((H, W)), 0.0)
     with pytest.raises(TypeError, match='Generator'):
         sim.reset(np.zeros((H, W)), 0.0, 42)
+
+
+def loop_reference(frames, times, rng, p_th=0.3, sigma=0.03, cutoff=30.0, leak=0.1):
+    """Per-pixel transcription of the model (lowlight.md §10.8) without shot noise: (t, x, y, p) tuples."""
+    h, w = frames[0].shape
+    l_old = lin_log(frames[0]) - rng.uniform(0, p_th, (h, w))
+    th_on = np.maximum(rng.normal(p_th, sigma, (h, w)), 0.01)
+    th_off = np.maximum(rng.normal(p_th, sigma, (h, w)), 0.01)
+    l1, llp = lin_log(frames[0]), lin_log(frames[0])
+    events = []
+    for k in range(1, len(frames)):
+        dt = times[k] - times[k - 1]
+        counts = {}
+        for y in range(h):
+            for x in range(w):
+                i = float(frames[k][y, x])
+                eps = min(dt * 2 * math.pi * cutoff * (i + 20) / 275, 1.0)
+                log_i = i / 20 * math.log(20) if i < 20 else math.log(i)
+                l1[y, x] = (1 - eps) * l1[y, x] + eps * log_i
+                llp[y, x] = (1 - eps) * llp[y, x] + eps * l1[y, x]
+                l_old[y, x] -= dt * leak * p_th
+                diff = llp[y, x] - l_old[y, x]
+                n_on, n_off = math.floor(max(diff, 0) / th_on[y, x]), math.floor(max(-diff, 0) / th_off[y, x])
+                l_old[y, x] += n_on * th_on[y, x] - n_off * th_off[y, x]
+                counts[(x, y)] = (n_on, n_off)
+        num_sub = max(max(c) for c in counts.values())
+        for (x, y), (n_on, n_off) in counts.items():
+            events += [(times[k - 1] + dt * j / num_sub, x, y, 1) for j in range(1, n_on + 1)]
+            events += [(times[k - 1] + dt * j / num_sub, x, y, -1) for j in range(1, n_off + 1)]
+    return sorted(events)
+
+
+def smooth_columns(img):
+    """3-tap horizontal smoothing so that neighbouring pixels differ moderately."""
+    img = (img[:, :-2] + img[:, 1:-1] + img[:, 2:]) / 3
+    return np.pad(img, ((0, 0), (1, 1)), mode='edge')
+
+
+@pytest.mark.parametrize('backend', BACKENDS)
+def test_matches_per_pixel_loop_reference(backend):
+    rng = np.random.default_rng(9)
+    base = smooth_columns(rng.uniform(0, 400, (12, 15 + 8)))
+    frames = np.stack([base[:, k:k + 15] * (1 + 0.05 * k) for k in range(7)])
+    times = np.arange(7) * (0.1 / 6)
+    sim = DVSSimulator(shot_noise_rate_hz=0, backend=backend, dtype='float64')
+    ev = sim.simulate(frames, times, np.random.default_rng(1))
+    ref = loop_reference(frames, times, np.random.default_rng(1))
+    got = sorted(zip(np.round(ev.t, 12), ev.x.tolist(), ev.y.tolist(), ev.p.tolist()))
+    assert len(ref) > 100
+    assert got == [(round(t, 12), x, y, p) for t, x, y, p in ref]
