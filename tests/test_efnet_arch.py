@@ -76,6 +76,18 @@ def test_golden_equivalence(with_mask):
         assert (out - ref).abs().max().item() <= tol, name
 
 
+@pytest.mark.parametrize('chunk_tokens', [100, 1 << 20])
+def test_golden_equivalence_inference_mode_banded_mlp(monkeypatch, chunk_tokens):
+    from basicsr.archs.efnet_blocks import EventImageChannelAttention
+    monkeypatch.setattr(EventImageChannelAttention, 'ffn_chunk_tokens', chunk_tokens)
+    net, inputs, data = _load_golden_small()
+    with torch.inference_mode():
+        outs = net(inputs['x'], inputs['event'], inputs['mask'])
+    for out, name in zip(outs, ('efnet_out1_mask', 'efnet_out2_mask')):
+        ref = torch.from_numpy(data[name])
+        assert (out - ref).abs().max().item() <= 1e-4 * (1 + ref.abs().max().item()), name
+
+
 def test_mask_changes_the_output():
     net, inputs, _ = _load_golden_small()
     with torch.no_grad():

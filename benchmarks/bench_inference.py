@@ -1,0 +1,203 @@
+"""Forward time and peak memory of the restoration networks on CPU, fast inference path against the plain one.
+
+Usage::
+
+    python benchmarks/bench_inference.py [--nets efnet] [--sizes 256x256 720x1280] [--crop 256] [--reps 2]
+                                         [--variants plain fast fast_cl] [--modes whole tiled]
+
+For every network, frame size and mode (``whole`` frame through ``forward_padded``, or ``tiled`` through
+``forward_tiled`` with ``--crop`` tiles) it runs each variant in a fresh subprocess:
+
+- ``plain``: the reference way, eager under ``torch.no_grad()``, default (contiguous) memory format;
+- ``fast``: ``torch.inference_mode()`` (no version counters or view tracking), default memory format;
+- ``fast_cl``: ``fast`` with the network and inputs in ``channels_last`` memory format.
+
+Time is the best wall time of ``--reps`` forwards (1 for frames above 0.5 megapixel), after a warm-up forward at
+64×64 that takes the one-off costs (oneDNN primitive creation, thread pool start). Peak memory is the rise of the
+process's peak resident set size (``resource.getrusage(RUSAGE_SELF).ru_maxrss``) over the timed forwards, measured
+after the model, the inputs and the warm-up exist: it counts everything the forward touches (activations, oneDNN
+scratch buffers, allocator slack) but not memory that is freed and reused within the forward twice, which is why
+each case runs in its own process. ``tracemalloc`` would miss torch's C++ allocations entirely. Every variant's
+final output is compared with the ``plain`` one (max |Δ|). Figures are wall-clock on a shared machine; compare the
+ratios within one run, not absolute values across runs.
+"""
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from basicsr.archs.efnet_arch import EFNet  # noqa: E402
+from basicsr.models.inference import forward_padded, forward_tiled  # noqa: E402
+
+VARIANTS = ('plain', 'fast', 'fast_cl')
+MODES = ('whole', 'tiled')
+
+
+def make_efnet(height, width, seed=0):
+    """Full-width EFNet (wf=64, random weights) with a frame, a SCER-like event tensor and a mask.
+
+    Args:
+        height (int): Frame height.
+        width (int): Frame width.
+        seed (int): Seed of weights and inputs. Default: 0.
+
+    Returns:
+        tuple[nn.Module, dict[str, Tensor], int]: Network in eval mode, inputs for ``net(**inputs)`` and the size
+        multiple it needs.
+    """
+    torch.manual_seed(seed)
+    net = EFNet(wf=64).eval()
+    gen = torch.Generator().manual_seed(seed + 1)
+    inputs = {
+        'x': torch.rand(1, 3, height, width, generator=gen),
+        'event': torch.randn(1, 6, height, width, generator=gen),
+        'mask': (torch.rand(1, 1, height, width, generator=gen) > 0.7).float(),
+    }
+    return net, inputs, net.size_multiple
+
+
+def make_lowlight(height, width, seed=0):
+    """Place for the low-light network (``spec/lowlight.md``), to be filled in by its owner.
+
+    Return the same triple as :func:`make_efnet` (network in eval mode at full size, inputs ``{'E', 'B', 'Bi'}``
+    with ``Bi`` at its own scale, and the size multiple), then add ``'lowlight'`` to :data:`NETWORKS`. The
+    benchmark compares the *last* output of the network between variants.
+
+    Args:
+        height (int): Event-frame height.
+        width (int): Event-frame width.
+        seed (int): Seed of weights and inputs. Default: 0.
+
+    Returns:
+        tuple[nn.Module, dict[str, Tensor], int | tuple[int, int]]: As :func:`make_efnet`.
+    """
+    raise NotImplementedError('the low-light network is not wired into bench_inference.py yet: fill in '
+                              'make_lowlight() and add it to NETWORKS')
+
+
+NETWORKS = {'efnet': make_efnet}
+
+
+def _to_channels_last(inputs):
+    return {k: (v.contiguous(memory_format=torch.channels_last) if v is not None else None) for k, v in inputs.items()}
+
+
+def run_case(net_name, height, width, mode, variant, crop, reps, out_path):
+    """Runs one case in the current process and returns its measurements (the worker of a subprocess).
+
+    Args:
+        net_name (str): Key of :data:`NETWORKS`.
+        height (int): Frame height.
+        width (int): Frame width.
+        mode (str): ``'whole'`` or ``'tiled'``.
+        variant (str): One of :data:`VARIANTS`.
+        crop (int): Tile size for ``'tiled'``.
+        reps (int): Timed forwards.
+        out_path (str): Where the last output is saved (``.npy``) for the comparison.
+
+    Returns:
+        dict: ``seconds`` (best), ``all_seconds``, ``peak_mb`` (rise of peak RSS), ``shape``.
+    """
+    net, inputs, multiple = NETWORKS[net_name](height, width)
+    warm_inputs = {k: (v[..., :64 * v.shape[-2] // height, :64 * v.shape[-1] // width] if v is not None else None)
+                   for k, v in inputs.items()}
+    if variant == 'fast_cl':
+        net = net.to(memory_format=torch.channels_last)
+        inputs, warm_inputs = _to_channels_last(inputs), _to_channels_last(warm_inputs)
+    inference = variant != 'plain'
+
+    def forward(frame_inputs):
+        if mode == 'whole':
+            return forward_padded(net, frame_inputs, multiple, inference=inference)
+        return forward_tiled(net, frame_inputs, crop, multiple, inference=inference)
+
+    with torch.no_grad():
+        forward(warm_inputs)
+        base_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        times = []
+        for _ in range(reps):
+            start = time.perf_counter()
+            outputs = forward(inputs)
+            times.append(time.perf_counter() - start)
+        peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    result = outputs[-1].contiguous().numpy()
+    tmp = f'{out_path}.tmp.npy'
+    np.save(tmp, result)
+    os.replace(tmp, out_path)
+    return {'seconds': min(times), 'all_seconds': times, 'peak_mb': (peak_kb - base_kb) / 1024,
+            'shape': list(result.shape)}
+
+
+def _spawn(case, workdir):
+    out_path = os.path.join(workdir, f'{case["net_name"]}_{case["height"]}x{case["width"]}_{case["mode"]}_'
+                            f'{case["variant"]}.npy')
+    cmd = [sys.executable, __file__, '--worker', json.dumps(dict(case, out_path=out_path))]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if proc.returncode:
+        raise RuntimeError(f'case {case} failed:\n{proc.stderr[-3000:]}')
+    return json.loads(proc.stdout.strip().splitlines()[-1]), out_path
+
+
+def _parse_size(text):
+    try:
+        h, w = (int(v) for v in text.lower().split('x'))
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f'size must look like 256x256, got {text!r}') from err
+    return h, w
+
+
+def main():
+    """Parses the command line and runs or prints every case."""
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--nets', nargs='+', default=['efnet'], choices=sorted(NETWORKS))
+    parser.add_argument('--sizes', nargs='+', type=_parse_size, default=[(256, 256), (720, 1280)])
+    parser.add_argument('--modes', nargs='+', default=list(MODES), choices=MODES)
+    parser.add_argument('--variants', nargs='+', default=list(VARIANTS), choices=VARIANTS)
+    parser.add_argument('--crop', type=int, default=256, help='tile size of the tiled mode')
+    parser.add_argument('--reps', type=int, default=2, help='timed forwards per case (1 above 0.5 megapixel)')
+    parser.add_argument('--worker', help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        case = json.loads(args.worker)
+        print(json.dumps(run_case(**case)))
+        return
+
+    variants = ['plain'] + [v for v in args.variants if v != 'plain']
+    print(f'torch {torch.__version__}, {torch.get_num_threads()} threads; peak = rise of peak RSS in a fresh process')
+    header = f'{"net":8s} {"size":>10s} {"mode":6s} {"variant":8s} {"time s":>9s} {"peak MB":>9s} ' \
+             f'{"speed-up":>9s} {"mem ratio":>9s} {"max|Δ|":>9s}'
+    with tempfile.TemporaryDirectory(prefix='bench_inference_') as workdir:
+        for net_name in args.nets:
+            for height, width in args.sizes:
+                reps = 1 if height * width > 500_000 else args.reps
+                for mode in args.modes:
+                    print(header if mode == args.modes[0] else '', flush=True)
+                    plain, plain_out = None, None
+                    for variant in variants:
+                        print(f'  ... {net_name} {height}x{width} {mode} {variant} ({reps} rep)', flush=True)
+                        case = {'net_name': net_name, 'height': height, 'width': width, 'mode': mode,
+                                'variant': variant, 'crop': args.crop, 'reps': reps}
+                        res, out_path = _spawn(case, workdir)
+                        out = np.load(out_path)
+                        if plain is None:
+                            plain, plain_out = res, out
+                        delta = float(np.abs(out - plain_out).max())
+                        speed = plain['seconds'] / res['seconds']
+                        mem = res['peak_mb'] / plain['peak_mb'] if plain['peak_mb'] > 0 else float('nan')
+                        print(f'{net_name:8s} {f"{height}x{width}":>10s} {mode:6s} {variant:8s} '
+                              f'{res["seconds"]:9.3f} {res["peak_mb"]:9.1f} {speed:9.2f} {mem:9.2f} {delta:9.2e}',
+                              flush=True)
+
+
+if __name__ == '__main__':
+    main()
