@@ -11,7 +11,7 @@ def build_loss(opt):
 
     Args:
         opt (dict): ``{'type': <registered name>, **constructor kwargs}``; not modified. Keys the restoration model
-            uses to wire the loss (``pred``, ``target``) are removed before construction.
+            uses to wire and name the loss (``pred``, ``target``, ``no_target``, ``name``) are removed first.
 
     Returns:
         torch.nn.Module: The loss.
@@ -20,6 +20,6 @@ def build_loss(opt):
     if 'type' not in opt:
         raise KeyError(f'loss options need a "type" key naming a loss; got keys {sorted(opt)}')
     loss_type = opt.pop('type')
-    for wiring_key in ('pred', 'target'):
+    for wiring_key in ('pred', 'target', 'no_target', 'name'):
         opt.pop(wiring_key, None)
     return LOSS_REGISTRY.get(loss_type)(**opt)

@@ -58,6 +58,8 @@ class ImageEventRestorationModel(BaseModel):
         super().__init__(opt)
         self.net_g = build_network(opt['network_g'])
         self.io = network_io(opt, self.net_g)
+        if self.is_train and opt['path'].get('pretrain_network_g') is None and hasattr(self.net_g, 'init_weights'):
+            self.net_g.init_weights()  # the method's own initialisation, for training from scratch (DDP syncs it)
         self.net_g = self.model_to_device(self.net_g)
         self.print_network(self.net_g)
 

@@ -86,7 +86,7 @@ def run_validation(model, dataloader, current_iter, tb_logger=None, save_img=Fal
 
     indices = list(range(rank, len(dataset), world))
     loader = DataLoader(Subset(dataset, indices), batch_size=1, shuffle=False, num_workers=dataloader.num_workers,
-                        collate_fn=dataloader.collate_fn)
+                        collate_fn=dataloader.collate_fn, worker_init_fn=dataloader.worker_init_fn)
     pbar = tqdm(total=len(dataset), unit='image', desc=f'{dataset_name}', disable=rank != 0
                 or not val_opt.get('pbar', True), dynamic_ncols=True)
     records = OrderedDict()
