@@ -31,6 +31,7 @@ def test_train_then_test_writes_the_basicsr_layout(tmp_path):
     assert copied[0].startswith('# GENERATE TIME:') and copied[1] == '# CMD:'
     log = next(exp.glob('train_layout_*.log')).read_text()
     assert 'iter:       4' in log and 'l_pix' in log and 'eta:' in log and '# psnr:' in log
+    assert 'Notice: calculate_ssim is the standard (2-D) SSIM' in log  # EFNet option files meet the 3-D variant
     assert (exp / 'visualization' / 'synthetic_0000' / 'synthetic_0000_4.png').is_file()
     assert list((tmp_path / 'tb_logger' / 'layout').glob('events.out.tfevents.*'))
 

@@ -35,6 +35,28 @@ def _as_hwc(img):
     return img[..., None] if img.ndim == 2 else img
 
 
+def metric_options(metrics_opt, device, net_name, logger):
+    """Prepares the metric options of a run: the 3-D SSIM runs on the model's GPU; EFNet users get a notice.
+
+    Args:
+        metrics_opt (dict): ``val.metrics``.
+        device (torch.device): The model's device.
+        net_name (str): Class name of the network.
+        logger (logging.Logger): Logger for the notice.
+
+    Returns:
+        dict: Metric options (a copy when changed).
+    """
+    types = {m.get('type') for m in metrics_opt.values()}
+    if net_name == 'EFNet' and 'calculate_ssim' in types and 'calculate_ssim_3d' not in types:
+        logger.info('Notice: calculate_ssim is the standard (2-D) SSIM; the SSIM in EFNet\'s papers is the 3-D '
+                    'variant, calculate_ssim_3d. Add it to val.metrics to compare with published numbers.')
+    if device.type != 'cuda':
+        return metrics_opt
+    return {name: ({**mopt, 'device': device} if mopt.get('type') == 'calculate_ssim_3d' and 'device' not in mopt
+                   else mopt) for name, mopt in metrics_opt.items()}
+
+
 def _score(visuals, metrics_opt, use_image, rgb2bgr):
     """Metric values of one image, on uint8 images (``use_image``) or on float [0, 1] arrays."""
     if use_image:
@@ -79,7 +101,8 @@ def run_validation(model, dataloader, current_iter, tb_logger=None, save_img=Fal
     dataset_opt = getattr(dataset, 'opt', {}) or {}
     dataset_name = dataset_opt.get('name', 'dataset')
     use_mask = bool(dataset_opt.get('use_mask', False))
-    metrics_opt = val_opt.get('metrics') or {}
+    net_name = model.get_bare_model(model.net_g).__class__.__name__
+    metrics_opt = metric_options(val_opt.get('metrics') or {}, model.device, net_name, model.logger)
     rgb2bgr = val_opt.get('rgb2bgr', True)
     use_image = val_opt.get('use_image', True)
     rank, world = get_dist_info()
