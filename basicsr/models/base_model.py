@@ -108,6 +108,8 @@ class BaseModel:
             nn.Module: The placed (possibly wrapped) network.
         """
         net = net.to(self.device)
+        if not any(p.requires_grad for p in net.parameters()):
+            return net  # nothing to synchronise (e.g. EDI); DDP refuses such modules
         if self.opt.get('dist'):
             device_ids = [self.device.index] if self.device.type == 'cuda' else None
             net = DistributedDataParallel(
