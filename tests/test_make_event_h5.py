@@ -88,6 +88,12 @@ def test_gopro_windows_match_direct_scer(mod, tmp_path):
     assert item['frame'].shape == (3, H, W) and item['voxel'].shape == (6, H, W) and item['mask'].shape == (1, H, W)
     np.testing.assert_allclose(item['frame_gt'].numpy(), sharps[2].image.transpose(2, 0, 1) / 255.0, atol=1e-6)
 
+    mod.main(['--input', str(tmp_path / 'raw'), '--output', str(tmp_path / 'gray'), '--channels', '1',
+              '--no-progress'])
+    gray = _load(tmp_path / 'gray' / 'seqA.h5')
+    assert gray['images'][0].shape == (1, H, W)
+    np.testing.assert_array_equal(gray['images'][0][0], cv2.cvtColor(frames[1].image, cv2.COLOR_BGR2GRAY))
+
 
 def test_exposure_windows_crop_gray_keep_middle(mod, tmp_path):
     stream, frames, _ = _raw(tmp_path / 'reblur.h5', num_imgs=4, gray=True, sharp=False, height=34)

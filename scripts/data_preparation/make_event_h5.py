@@ -225,19 +225,19 @@ def convert_raw(raw_path, out_path, window='gopro', num_bins=6, keep_middle=Fals
         n_sharp = reader.num_frames('sharp_images')
         if n_sharp and n_sharp != n_img:
             raise EventFormatError(f'{raw_path}: "sharp_images" holds {n_sharp} frames but "images" {n_img}.')
+        groups = ('images', 'sharp_images') if n_sharp else ('images', )
+        names = {g: reader.frame_names(g) for g in groups}
         with EFNetH5Writer(out_path, (out_h, width)) as writer:
             for idx, start, end, closed in windows:
-                where = f'{raw_path} images/{reader.frame_names("images")[idx]}'
                 stream = reader.read_window(start, end, closed=closed)
                 used += len(stream)
                 voxel = window_voxel(stream, num_bins, keep_middle, out_h if crop_rows else None)
                 voxel, mask = make_mask_and_noise(voxel, rng, add_noise, mask_order, noise)
-                frame = _processed_frame(reader.read_frame(idx).image, channels, out_h, width, where)
-                sharp = None
-                if n_sharp:
-                    sharp = _processed_frame(reader.read_frame(idx, 'sharp_images').image, channels, out_h, width,
-                                             where.replace(' images/', ' sharp_images/'))
-                writer.add(frame, voxel, mask, sharp)
+                frames = {}
+                for g in groups:
+                    frames[g] = _processed_frame(reader.read_frame(idx, g).image, channels, out_h, width,
+                                                 f'{raw_path} {g}/{names[g][idx]}')
+                writer.add(frames['images'], voxel, mask, frames.get('sharp_images'))
     return {'seq': seq, 'output': out_path, 'samples': len(windows), 'events': used}
 
 
@@ -350,7 +350,7 @@ def simulate_sequence(name, frame_paths, raw_path, blur_frames=7, fps=240.0, gam
     sim = DVSSimulator(**{**SIM_DEFAULTS, **(simulator or {})})
     rng = sequence_rng(seed, name, purpose=1)
     times = np.arange(len(frame_paths)) / float(fps)
-    parts, group_of, acc, blurry, sharp = [], {}, {}, [], []
+    parts, group_of, acc, blurry, sharp = {'x': [], 'y': [], 't': [], 'p': []}, {}, {}, [], []
     for g, group in enumerate(groups):
         for i in group:
             group_of[i] = g
@@ -365,7 +365,10 @@ def simulate_sequence(name, frame_paths, raw_path, blur_frames=7, fps=240.0, gam
         if i == 0:
             sim.reset(lin, times[0], rng)
         else:
-            parts.append(sim.step(lin, times[i]))
+            events = sim.step(lin, times[i])
+            # compact dtypes right away: a long sequence holds many events
+            for key, dtype in (('x', np.uint16), ('y', np.uint16), ('t', np.float64), ('p', np.int8)):
+                parts[key].append(np.asarray(events[key]).astype(dtype, copy=False))
         g = group_of.get(i)
         if g is None:
             continue
@@ -379,12 +382,7 @@ def simulate_sequence(name, frame_paths, raw_path, blur_frames=7, fps=240.0, gam
             blurry.append(Frame(mean, float(mid), float(times[group[0]] - 0.5 / fps),
                                 float(times[group[-1]] + 0.5 / fps)))
     height, width = shape[:2]
-    if parts:
-        cat = {k: np.concatenate([np.asarray(p[k]) for p in parts]) for k in ('x', 'y', 't', 'p')}
-    else:
-        cat = {'x': np.zeros(0), 'y': np.zeros(0), 't': np.zeros(0), 'p': np.zeros(0)}
-    stream = EventStream(cat['x'].astype(np.uint16), cat['y'].astype(np.uint16), cat['t'].astype(np.float64),
-                         cat['p'].astype(np.int8), height, width)
+    stream = EventStream(*(np.concatenate(parts[k]) for k in ('x', 'y', 't', 'p')), height, width)
     write_event_h5(raw_path, stream, frames=blurry, sharp_frames=sharp, source=f'make_event_h5 --simulate {name}')
     return {'events': len(stream), 'blurry': len(blurry)}
 
