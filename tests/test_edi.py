@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from basicsr.archs import build_network
-from basicsr.data.synthetic_event_dataset import shifted_frames
+from basicsr.events.blur_synthesis import event_blur_sample, linear_trajectory
 from basicsr.events import scer
 from basicsr.events.edi import (edi_deblur, edi_from_scer, edi_latent, event_steps, scer_offsets, search_threshold,
                                 trapezoid_weights)
@@ -40,11 +40,11 @@ def rectangles(rng, height, width):
 def simulate(seed, threshold):
     """Blurry frame (mean of T linear sub-frames), sharp middle sub-frame and noise-free events."""
     rng = np.random.default_rng(seed)
-    frames = shifted_frames(rectangles(rng, H, W), rng.uniform(-10, 10, size=2), T)[..., 0]
+    scene, shift = rectangles(rng, H, W)[..., 0], rng.uniform(-10, 10, size=2)
     sim = DVSSimulator(pos_thres=threshold, neg_thres=threshold, sigma_thres=0, cutoff_hz=0, leak_rate_hz=0,
                        shot_noise_rate_hz=0, shuffle=False)
-    ev = sim.simulate(frames * 255.0, np.linspace(*EXPOSURE, T), rng)
-    return frames.mean(0), frames[T // 2], ev
+    sample = event_blur_sample(scene, linear_trajectory(shift, T), rng, exposure=EXPOSURE, simulator=sim)
+    return sample['blur'], sample['sharp'], sample['events']
 
 
 @pytest.fixture(scope='module')

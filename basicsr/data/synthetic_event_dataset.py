@@ -5,12 +5,13 @@ import torch
 from torch.utils.data import Dataset
 
 from basicsr.events import event_mask, normalize_maxabs, scer
+from basicsr.events.blur_synthesis import event_blur_sample, linear_trajectory
 from basicsr.events.simulator import DVSSimulator
 from basicsr.utils.registry import DATASET_REGISTRY
 
 
 def random_texture(rng, height, width, channels=3):
-    """A smooth random colour texture with sharp edges, values in [0.05, 0.95].
+    """A smooth random colour texture with sharp edges, values in [0.1, 0.95] (above the sensor's linear range).
 
     Args:
         rng (numpy.random.Generator): Generator.
@@ -27,27 +28,7 @@ def random_texture(rng, height, width, channels=3):
         y0, x0 = rng.integers(0, height), rng.integers(0, width)
         h, w = rng.integers(height // 8 + 1, height // 2 + 2), rng.integers(width // 8 + 1, width // 2 + 2)
         img[y0:y0 + h, x0:x0 + w] = rng.uniform(0, 1, size=channels)
-    return np.clip(img, 0, 1) * 0.9 + 0.05
-
-
-def shifted_frames(img, shift, num_frames):
-    """Frames of ``img`` translated linearly from ``-shift/2`` to ``+shift/2`` (reflected borders).
-
-    Args:
-        img (np.ndarray): (H, W, C) image.
-        shift (tuple[float, float]): Total (dx, dy) displacement in pixels over the exposure.
-        num_frames (int): Number of frames.
-
-    Returns:
-        np.ndarray: (T, H, W, C) frames.
-    """
-    h, w = img.shape[:2]
-    frames = []
-    for s in np.linspace(-0.5, 0.5, num_frames):
-        mat = np.float32([[1, 0, s * shift[0]], [0, 1, s * shift[1]]])
-        frame = cv2.warpAffine(img, mat, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
-        frames.append(frame.reshape(h, w, -1))
-    return np.stack(frames)
+    return np.clip(img, 0, 1) * 0.85 + 0.1
 
 
 @DATASET_REGISTRY.register()
@@ -89,20 +70,17 @@ class SyntheticEventDeblurDataset(Dataset):
         height, width = self.size
         sharp = random_texture(rng, height, width)
         shift = rng.uniform(-self.max_shift, self.max_shift, size=2)
-        frames = shifted_frames(sharp, shift, self.num_subframes)
-        blur = frames.mean(axis=0)
-        gray = frames.mean(axis=3) * 255.0
-        times = np.linspace(0.0, 0.01, self.num_subframes)
         sim = DVSSimulator(pos_thres=self.threshold, neg_thres=self.threshold, sigma_thres=0, cutoff_hz=0,
                            leak_rate_hz=0, shot_noise_rate_hz=0, shuffle=False)
-        ev = sim.simulate(gray, times, rng)
+        sample = event_blur_sample(sharp, linear_trajectory(shift, self.num_subframes), rng, simulator=sim)
+        ev = sample['events']
         voxel = scer(ev.x, ev.y, ev.t, ev.p, self.num_bins, height, width)
         mask = event_mask(voxel)
         if self.opt.get('norm_voxel', True):
             voxel = normalize_maxabs(voxel)
         item = {
-            'frame': torch.from_numpy(np.ascontiguousarray(blur.transpose(2, 0, 1))).float(),
-            'frame_gt': torch.from_numpy(np.ascontiguousarray(frames[self.num_subframes // 2].transpose(2, 0, 1))),
+            'frame': torch.from_numpy(np.ascontiguousarray(sample['blur'].transpose(2, 0, 1))),
+            'frame_gt': torch.from_numpy(np.ascontiguousarray(sample['sharp'].transpose(2, 0, 1))),
             'voxel': torch.from_numpy(voxel).float(),
             'image_name': f'synthetic_{index:04d}',
         }
