@@ -19,6 +19,7 @@ TINY = {
                                                             'B': torch.rand(1, 1, 16, 40),
                                                             'Bi': torch.rand(1, 3, 48, 120)}),
     'VGG19FeatureExtractor': ({'pretrained': False}, lambda: {'x': torch.rand(1, 3, 16, 16)}),
+    'PassThrough': ({}, lambda: {'x': torch.rand(1, 3, 8, 8)}),
     'EDI': ({'threshold': 0.2}, lambda: {'x': torch.rand(1, 3, 16, 24) + 0.1, 'event': torch.randn(1, 6, 16, 24)}),
 }
 

@@ -155,7 +155,9 @@ def _log_means(model, dataset_name, means, metrics_opt, current_iter, tb_logger)
         improved = entry['val'] is None or (value > entry['val'] if better == 'higher' else value < entry['val'])
         if improved:
             entry.update(val=value, iter=current_iter)
-        msg += f'\n\t # {metric}: {value:.4f}\tBest: {entry["val"]:.4f} @ {entry["iter"]} iter'
+        msg += f'\n\t # {metric}: {value:.4f}'
+        if model.is_train:
+            msg += f'\tBest: {entry["val"]:.4f} @ {entry["iter"]} iter'
         if tb_logger is not None:
             tb_logger.add_scalar(f'metrics/{dataset_name}/{metric}', value, current_iter)
     model.logger.info(msg)

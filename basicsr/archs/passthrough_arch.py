@@ -1,0 +1,27 @@
+"""The "no deblurring" baseline: returns the blurry frame, so results tables get a blurry-input row."""
+from torch import nn
+
+from basicsr.utils.registry import ARCH_REGISTRY
+
+
+@ARCH_REGISTRY.register()
+class PassThrough(nn.Module):
+    """Returns its image input unchanged (no parameters, nothing to train).
+
+    Evaluated through ``test.py`` like any network, it scores the blurry input against the ground truth with the
+    same metrics, naming and image saving as the methods it is compared with.
+    """
+
+    io = {'inputs': {'x': 'frame'}, 'outputs': ['out'], 'result': 'out', 'gt': 'frame_gt'}
+    size_multiple = 1
+
+    def forward(self, x):
+        """Returns ``x``.
+
+        Args:
+            x (Tensor): (N, C, H, W) blurry image.
+
+        Returns:
+            Tensor: ``x`` itself.
+        """
+        return x

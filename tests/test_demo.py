@@ -1,0 +1,36 @@
+"""The built-in demo runs end to end in its quick mode and reuses the data it made."""
+import importlib.util
+import subprocess
+import sys
+
+from pipeline_utils import REPO_ROOT, env
+
+
+def load_demo():
+    spec = importlib.util.spec_from_file_location('demo', REPO_ROOT / 'scripts' / 'demo.py')
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_quick_demo_end_to_end(tmp_path, capsys):
+    proc = subprocess.run([sys.executable, 'scripts/demo.py', '--quick', '--root', str(tmp_path)], cwd=REPO_ROOT,
+                          env=env(), capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    report = (tmp_path / 'results' / 'demo' / 'results.md').read_text()
+    rows = [line for line in report.splitlines() if line.startswith('| ') and 'method' not in line]
+    assert [r.split('|')[1].strip() for r in rows] == ['Blurry input', 'EDI (no learning)', 'EFNet (trained here)']
+    demo = load_demo()
+    blurry = demo.read_scores(tmp_path / 'results' / 'demo_Blurry' / 'demo-test_metrics.csv')[1]
+    edi = demo.read_scores(tmp_path / 'results' / 'demo_EDI' / 'demo-test_metrics.csv')[1]
+    assert edi['psnr'] > blurry['psnr'], 'EDI with the true threshold must beat the blurry input on simulated data'
+    import cv2
+    panels = cv2.imread(str(tmp_path / 'results' / 'demo' / 'panels.png'))
+    assert panels is not None and panels.shape[0] > 40 * 4
+    assert 'Picture:' in proc.stdout and 'Table:' in proc.stdout
+
+    data_root = tmp_path / 'datasets' / 'demo_quick'
+    before = {p: p.stat().st_mtime_ns for p in data_root.rglob('*.h5')}
+    demo.make_data(str(data_root), dict(demo.QUICK), 0)
+    assert 'Reusing the demo data' in capsys.readouterr().out
+    assert {p: p.stat().st_mtime_ns for p in data_root.rglob('*.h5')} == before
