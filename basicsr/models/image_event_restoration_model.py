@@ -47,6 +47,7 @@ class ImageEventRestorationModel(BaseModel):
         ``loss(pred)``. ``train.pixel_opt`` (EFNet/BasicSR) applies one loss to every output against the ground
         truth; ``train.perceptual_opt`` to the result.
         ``train.use_grad_clip`` (default True, EFNet) with ``train.grad_clip_norm`` (default 0.01).
+        ``train.require_pretrained``: refuse to train without ``path.pretrain_network_g`` (fine-tuning recipes).
         ``val.grids``/``val.crop_size`` (tiled inference), ``val.max_minibatch``, ``val.size_multiple``.
         The dataset option ``use_mask`` decides whether a ``mask`` in the batch is given to the network.
 
@@ -77,6 +78,10 @@ class ImageEventRestorationModel(BaseModel):
         """Builds EMA, losses, optimizer and scheduler from ``train``."""
         self.net_g.train()
         train_opt = self.opt['train']
+        if train_opt.get('require_pretrained') and self.opt['path'].get('pretrain_network_g') is None:
+            raise ValueError('train:require_pretrained is set: this recipe fine-tunes a trained network, so set '
+                             'path:pretrain_network_g to its checkpoint (e.g. the GoPro EFNet, '
+                             'experiments/pretrained_models/EFNet-GoPro.pth) instead of starting from scratch')
         train_set = self.opt['datasets'].get('train', {})
         self.use_mask = bool(train_set.get('use_mask', False))
         self.ema_decay = train_opt.get('ema_decay', 0) or 0
