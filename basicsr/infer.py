@@ -47,9 +47,8 @@ from basicsr.models.deblur_methods import (METHODS, InferenceError, canonical_me
 from basicsr.models.inference import forward_padded, forward_tiled  # noqa: E402
 from basicsr.utils.img_util import imread, imwrite, tensor2img  # noqa: E402
 
-__all__ = ['InferenceError', 'deblur', 'deblur_file', 'deblur_recording', 'open_events', 'EventSource', 'write_result', 'main']
-
-_NO_SIZE_EXTS = ('.npy', '.npz')
+__all__ = ['InferenceError', 'deblur', 'deblur_file', 'deblur_recording', 'open_events', 'EventSource', 'write_result',
+           'make_panel', 'read_image', 'main']
 
 
 def read_image(path, what='--image'):

@@ -56,7 +56,7 @@ def lowlight_ckpts(tmp_path_factory):
     folder = tmp_path_factory.mktemp('ckpt_ll')
     paths = {}
     for rgb in (False, True):
-        net = LowLightEventDeblurNet(init_dim=32, rgb=rgb).init_weights()
+        net = LowLightEventDeblurNet(init_dim=32, rgb=rgb, grid=(2, 2) if rgb else (8, 10)).init_weights()
         paths[rgb] = str(folder / f'lowlight_{"rgb" if rgb else "aps"}.pth')
         torch.save({'params': net.state_dict()}, paths[rgb])
     return paths
@@ -212,11 +212,14 @@ def test_lowlight_aps_equals_real_dataset_path(tmp_path, lowlight_ckpts):
     assert np.abs(result['sharp_float'] - expected).max() <= 1e-5
     assert result['sharp'].shape == (h, w)
     assert np.array_equal(result['sharp'], tensor2img(torch.from_numpy(expected)))
+    written = deblur_recording(path, str(tmp_path / 'out'), 'LowLightEventDeblurNet', net, progress=False)
+    assert [w['name'] for w in written] == [f'{i:06d}' for i in range(len(images))]
+    assert np.array_equal(cv2.imread(written[k]['sharp'], cv2.IMREAD_UNCHANGED), result['sharp'])
 
 
 def test_lowlight_rgb_takes_aps_from_file(tmp_path, lowlight_ckpts):
     rng = np.random.default_rng(12)
-    h, w = 16, 40
+    h, w = 16, 16  # grid (2, 2): size multiple 8 x 8
     stream = _stream(rng, h, w)
     aps = _frames(rng, h, w, channels=1)
     path = str(tmp_path / 'rec.h5')
@@ -226,8 +229,8 @@ def test_lowlight_rgb_takes_aps_from_file(tmp_path, lowlight_ckpts):
     cv2.imwrite(png, rgb)
     out = tmp_path / 'out'
     main(['--events', path, '--image', png, '--frame', '0', '--method', 'LowLightEventDeblurNet', '--checkpoint',
-          lowlight_ckpts[True], '--out', str(out), '--no-progress'])
-    net = load_method('LowLightEventDeblurNet', lowlight_ckpts[True])
+          lowlight_ckpts[True], '--net-opt', 'grid=[2, 2]', '--out', str(out), '--no-progress'])
+    net = load_method('LowLightEventDeblurNet', lowlight_ckpts[True], {'grid': (2, 2)})
     assert net.rgb
     result = deblur(rgb, stream, *EXPOSURES[0], 'LowLightEventDeblurNet', net, aps=aps[0])
     written = cv2.imread(str(out / 'sharp' / 'rgb.png'), cv2.IMREAD_UNCHANGED)
@@ -342,14 +345,14 @@ def test_bad_frame_size(recording, efnet_ckpt, tmp_path):
 
 def test_bad_rgb_not_three_times(tmp_path, lowlight_ckpts):
     rng = np.random.default_rng(13)
-    h, w = 16, 40
+    h, w = 16, 16
     stream = _stream(rng, h, w)
     path = str(tmp_path / 'rec.h5')
     write_event_h5(path, stream, frames=_h5_frames(_frames(rng, h, w, channels=1)))
     png = str(tmp_path / 'rgb.png')
     cv2.imwrite(png, np.zeros((2 * h, 2 * w, 3), np.uint8))
-    _fails(['--method', 'LowLightEventDeblurNet', '--checkpoint', lowlight_ckpts[True], '--events', path, '--image',
-            png, '--frame', '0'], tmp_path / 'out', f'needs exactly 3x .*{3 * h}x{3 * w}')
+    _fails(['--method', 'LowLightEventDeblurNet', '--checkpoint', lowlight_ckpts[True], '--net-opt', 'grid=[2, 2]',
+            '--events', path, '--image', png, '--frame', '0'], tmp_path / 'out', f'needs exactly 3x .*{3 * h}x{3 * w}')
 
 
 def test_bad_checkpoint_of_another_method(recording, efnet_ckpt, lowlight_ckpts, tmp_path):
@@ -366,3 +369,36 @@ def test_bad_checkpoint_of_another_method(recording, efnet_ckpt, lowlight_ckpts,
            'does not look like an EFNet or LowLightEventDeblurNet')
     _fails(['--method', 'EFNet', '--checkpoint', efnet_ckpt, '--net-opt', 'wf=16', '--events', r['h5']], r['out'],
            'does not fit EFNet')
+
+
+def test_option_file_and_aedat_recording_frames(tmp_path, efnet_ckpt, monkeypatch):
+    rng = np.random.default_rng(21)
+    stream = _stream(rng, H, W)
+    images = _frames(rng, H, W)
+    path = str(tmp_path / 'rec.aedat4')
+    open(path, 'wb').close()
+    _fake_aedat(monkeypatch, stream, images)
+    opt = tmp_path / 'efnet.yml'
+    opt.write_text(f'network_g:\n  type: EFNet\n  wf: 8\npath:\n  pretrain_network_g: {efnet_ckpt}\n')
+    out = tmp_path / 'out'
+    written = main(['-opt', str(opt), '--events', path, '--frame', '0', '2', '--out', str(out), '--no-progress'])
+    assert [w['name'] for w in written] == ['000000', '000002']
+    net = load_method('EFNet', efnet_ckpt)
+    expected = _efnet_dataset_output(str(tmp_path / 'processed'), net, images[2], stream, *EXPOSURES[2])
+    sharp = cv2.imread(written[1]['sharp'], cv2.IMREAD_UNCHANGED)
+    assert np.abs(sharp.astype(int) - tensor2img(torch.from_numpy(expected), rgb2bgr=False)).max() <= 1
+
+
+def test_bad_arguments(recording, efnet_ckpt, tmp_path):
+    r = recording
+    base = ['--method', 'EFNet', '--checkpoint', efnet_ckpt, '--events', r['h5']]
+    _fails(base + ['--image', r['png'], '--exposure', '0.08', '0.02'], r['out'], r'must satisfy t0 < t1')
+    _fails(base + ['--frame', '7'], r['out'], 'has 3 frames; expected an index in 0..2')
+    _fails(base + ['--image', r['png']], r['out'], 'no exposure window')
+    _fails(base + ['--net-opt', 'wf'], r['out'], 'expected key=value')
+    _fails(['--method', 'EDI', '--checkpoint', efnet_ckpt, '--events', r['h5']], r['out'], 'EDI has no parameters')
+    if not torch.cuda.is_available():
+        _fails(base + ['--device', 'cuda'], r['out'], 'CUDA is not available')
+    txt = str(tmp_path / 'ev.txt')
+    write_text_events(txt, r['stream'])
+    _fails(base[:4] + ['--events', txt], r['out'], 'holds no frames')

@@ -114,7 +114,8 @@ def load_method(method, checkpoint=None, net_opt=None, device='cpu', param_key='
     """Builds a method's network and loads its weights (strictly), checking the checkpoint is of that method.
 
     Options not given in ``net_opt`` but fixed by the weights (EFNet ``wf``, ``in_chn``, ``ev_chn``, ``depth``;
-    low-light ``init_dim``, ``n_ev``, ``rgb``, ``out_channels``) are read from the checkpoint.
+    low-light ``init_dim``, ``n_ev``, ``rgb``, ``out_channels``, and ``grid`` from the ``config`` stored by
+    ``scripts/convert_checkpoint.py``) are read from the checkpoint.
 
     Args:
         method (str): ``'EFNet'``, ``'LowLightEventDeblurNet'`` (alias ``'DefaultModel'``) or ``'EDI'``.
@@ -147,9 +148,14 @@ def load_method(method, checkpoint=None, net_opt=None, device='cpu', param_key='
     if not checkpoint:
         raise InferenceError(f'method {method} needs a checkpoint (.pth with its trained weights); pass --checkpoint')
     try:
-        state = select_state_dict(load_checkpoint(checkpoint), param_key, checkpoint)
+        ckpt = load_checkpoint(checkpoint)
+        state = select_state_dict(ckpt, param_key, checkpoint)
     except CheckpointError as err:
-        raise InferenceError(str(err)) from None
+        hint = ''
+        if method == 'LowLightEventDeblurNet':
+            hint = (' The reference low-light checkpoints (final.pth, final_rgb.pth) must be converted first: '
+                    'python scripts/convert_checkpoint.py final.pth lowlight_aps.pth')
+        raise InferenceError(f'{err}{hint}') from None
     found, variant = recognise_state_dict(state)
     if found is None:
         keys = sorted({k.split('.', 1)[0] for k in state})[:8]
@@ -160,6 +166,10 @@ def load_method(method, checkpoint=None, net_opt=None, device='cpu', param_key='
                              f'method {method} was requested; expected {method} weights (keys such as '
                              f'{list(_SIGNATURES[method][:2])}), or choose --method {found}')
     from_ckpt = options_from_state_dict(method, state)
+    config = ckpt.get('config') if isinstance(ckpt.get('config'), dict) else {}
+    stored_args = (config.get('model') or {}).get('args') if isinstance(config.get('model'), dict) else None
+    if method == 'LowLightEventDeblurNet' and isinstance(stored_args, dict):
+        from_ckpt = {**{k: v for k, v in stored_args.items() if k == 'grid'}, **from_ckpt}
     if method == 'LowLightEventDeblurNet' and 'rgb' in opts and bool(opts['rgb']) != from_ckpt['rgb']:
         raise InferenceError(f'checkpoint {checkpoint} is a LowLightEventDeblurNet ({variant}) checkpoint, but '
                              f'rgb={opts["rgb"]} was requested; expected rgb={from_ckpt["rgb"]} for these weights')
