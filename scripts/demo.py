@@ -28,6 +28,7 @@ sys.path.insert(0, REPO)
 
 from basicsr.events import DVSSimulator, efnet_frame, event_frame, event_mask, scer, write_efnet_h5  # noqa: E402
 from basicsr.events.blur_synthesis import arc_trajectory, event_blur_sample  # noqa: E402
+from basicsr.utils.img_util import make_panel  # noqa: E402
 
 SOURCES = {
     'train': ['astronaut', 'coffee', 'rocket', 'hubble_deep_field', 'immunohistochemistry', 'colorwheel', 'grass',
@@ -153,12 +154,6 @@ def results_table(means):
     return '\n'.join(lines)
 
 
-def _labelled(img, text):
-    out = cv2.copyMakeBorder(img, 18, 0, 0, 0, cv2.BORDER_CONSTANT, value=(255, 255, 255))
-    cv2.putText(out, text, (3, 13), cv2.FONT_HERSHEY_SIMPLEX, 0.38, (0, 0, 0), 1, cv2.LINE_AA)
-    return out
-
-
 def panels(data_root, results_root, scores, max_rows=4):
     """Rows of blurry | events | each method | sharp for the first test images (BGR uint8).
 
@@ -180,15 +175,15 @@ def panels(data_root, results_root, scores, max_rows=4):
             voxel = f['voxels/voxel000000000'][()]
         net = voxel[-1] - voxel[0]  # SCER: total signed events of the exposure
         yy, xx = np.nonzero(net)
-        events = event_frame(xx, yy, np.sign(net[yy, xx]), *net.shape)[..., ::-1]
+        events = np.ascontiguousarray(event_frame(xx, yy, np.sign(net[yy, xx]), *net.shape)[..., ::-1])
         image_name = f'{name}/0000'
-        tiles = [_labelled(blurry, 'blurry'), _labelled(np.ascontiguousarray(events), 'events')]
+        tiles, labels = [blurry, events], ['blurry', 'events']
         for label, result_name, _ in METHODS[1:]:
-            out = cv2.imread(osp.join(results_root, result_name, 'visualization', 'demo-test', f'{image_name}.png'))
-            psnr = scores[label].get(image_name, {}).get('psnr', float('nan'))
-            tiles.append(_labelled(out, f'{label.split()[0]} {psnr:.1f}dB'))
-        tiles.append(_labelled(sharp, 'sharp'))
-        rows.append(np.concatenate([np.pad(t, ((0, 4), (0, 4), (0, 0)), constant_values=255) for t in tiles], 1))
+            tiles.append(cv2.imread(osp.join(results_root, result_name, 'visualization', 'demo-test',
+                                             f'{image_name}.png')))
+            labels.append(f'{label.split()[0]} {scores[label].get(image_name, {}).get("psnr", float("nan")):.1f}dB')
+        rows.append(np.pad(make_panel(tiles + [sharp], labels + ['sharp']), ((0, 4), (0, 0), (0, 0)),
+                           constant_values=255))
         if len(rows) == max_rows:
             break
     return np.concatenate(rows, 0)

@@ -46,7 +46,8 @@ def train(opt, root, name, overrides, check=True):
 
 
 def test_gopro_train_reblur_finetune_and_test(tmp_path, data):
-    loader = ['datasets:train:crop_size=32', 'datasets:train:batch_size_per_gpu=2', 'datasets:train:num_worker_per_gpu=0']
+    loader = ['datasets:train:crop_size=32', 'datasets:train:batch_size_per_gpu=2',
+              'datasets:train:num_worker_per_gpu=0']
     train('options/train/GoPro/EFNet.yml', tmp_path, 'gopro', loader + [
         f'datasets:train:dataroot={data["gopro"]}', f'datasets:val:dataroot={data["reblur_test"]}',
         'train:total_iter=4', 'train:scheduler:T_max=4', 'logger:save_checkpoint_freq=2', 'val:val_freq=4'])
@@ -61,9 +62,9 @@ def test_gopro_train_reblur_finetune_and_test(tmp_path, data):
                                                  'path:pretrain_network_g=~'], check=False)
     assert proc.returncode == 1 and 'train:require_pretrained is set' in proc.stderr
 
-    train(*finetune, 'reblur', loader + [f'datasets:train:dataroot={data["reblur_train"]}',
-                                         f'datasets:val:dataroot={data["reblur_test"]}', f'path:pretrain_network_g={gopro}',
-                                         'train:total_iter=2', 'train:scheduler:T_max=2', 'val:val_freq=2'])
+    train(*finetune, 'reblur', loader + [
+        f'datasets:train:dataroot={data["reblur_train"]}', f'datasets:val:dataroot={data["reblur_test"]}',
+        f'path:pretrain_network_g={gopro}', 'train:total_iter=2', 'train:scheduler:T_max=2', 'val:val_freq=2'])
     log = next((tmp_path / 'experiments' / 'reblur').glob('train_reblur_*.log')).read_text()
     assert f'Loaded EFNet weights from {gopro}' in log
     start = torch.load(gopro, weights_only=True)['params']

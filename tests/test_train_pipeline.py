@@ -4,6 +4,7 @@ import signal
 import subprocess
 import time
 
+import cv2
 import pytest
 import torch
 
@@ -38,10 +39,12 @@ def test_train_then_test_writes_the_basicsr_layout(tmp_path):
     weights = exp / 'models' / 'net_g_latest.pth'
     run(['python', str(REPO_ROOT / 'basicsr' / 'test.py'), '-opt', str(TEST_OPT), '--force_yml', 'name=layout',
          f'path:root={tmp_path}', f'path:pretrain_network_g={weights}', 'network_g:wf=8',
-         'datasets:test:num_samples=3', 'datasets:test:size=[30, 46]'])
+         'datasets:test:num_samples=3', 'datasets:test:size=[30, 46]', 'val:save_panels=true'])
     res = tmp_path / 'results' / 'layout'
-    images = sorted(p.name for p in (res / 'visualization' / 'synthetic-test').iterdir())
+    images = sorted(p.name for p in (res / 'visualization' / 'synthetic-test').iterdir() if 'panel' not in p.name)
     assert images == ['synthetic_0000.png', 'synthetic_0001.png', 'synthetic_0002.png']
+    panel = cv2.imread(str(res / 'visualization' / 'synthetic-test' / 'synthetic_0000_panel.png'))
+    assert panel.shape[0] == 30 + 18 and panel.shape[1] == 4 * 46 + 3 * 4  # blurry | events | output | sharp
     rows = list(csv.reader(open(res / 'synthetic-test_metrics.csv')))
     assert rows[0] == ['image', 'psnr', 'ssim'] and [r[0] for r in rows[1:]] == [
         'synthetic_0000', 'synthetic_0001', 'synthetic_0002', 'mean']

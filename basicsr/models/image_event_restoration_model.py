@@ -231,10 +231,11 @@ class ImageEventRestorationModel(BaseModel):
         net.train(was_training)
 
     def get_current_visuals(self):
-        """Returns the result, the input image and the ground truth (when present) on the CPU.
+        """Returns the result, the input image, the ground truth and the events (when present) on the CPU.
 
         Returns:
-            OrderedDict: ``result``, ``lq`` (first image input) and ``gt``.
+            OrderedDict: ``result``, ``lq`` (first input), ``gt`` and ``events`` (the input named ``E`` or
+            ``*event*``, or ``network_io.events``).
         """
         visuals = OrderedDict(result=self.output[self.io['result']].detach().float().cpu())
         first_input = next(iter(self.io['inputs'].values()))
@@ -242,6 +243,10 @@ class ImageEventRestorationModel(BaseModel):
             visuals['lq'] = self.batch[first_input].detach().float().cpu()
         if self.io['gt'] in self.batch:
             visuals['gt'] = self.batch[self.io['gt']].detach().float().cpu()
+        event_key = self.io.get('events') or next(
+            (key for arg, key in self.io['inputs'].items() if arg == 'E' or 'event' in arg), None)
+        if event_key in self.batch:
+            visuals['events'] = self.batch[event_key].detach().float().cpu()
         return visuals
 
     def get_current_log(self):

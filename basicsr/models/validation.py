@@ -9,7 +9,8 @@ from tqdm import tqdm
 
 from basicsr.metrics import calculate_metric
 from basicsr.utils.dist_util import all_gather_objects, get_dist_info
-from basicsr.utils.img_util import imwrite, tensor2img
+from basicsr.events import representation_strip
+from basicsr.utils.img_util import imwrite, make_panel, tensor2img
 
 
 def image_name(data, index):
@@ -68,6 +69,29 @@ def _score(visuals, metrics_opt, use_image, rgb2bgr):
     return {name: float(calculate_metric({'img': out, 'img2': gt}, mopt)) for name, mopt in metrics_opt.items()}
 
 
+def result_panel(visuals, rgb2bgr):
+    """blurry | events | output | sharp of one sample (tiles that are missing are left out).
+
+    Args:
+        visuals (dict): ``lq``, ``events``, ``result``, ``gt`` tensors of a batch of one.
+        rgb2bgr (bool): Convert RGB tensors to BGR for writing.
+
+    Returns:
+        np.ndarray: uint8 BGR panel.
+    """
+    tiles, labels = [], []
+    for key, label in (('lq', 'blurry'), ('events', 'events'), ('result', 'output'), ('gt', 'sharp')):
+        if key not in visuals:
+            continue
+        if key == 'events':
+            activity = visuals['events'][0].numpy().mean(axis=0, keepdims=True)
+            tiles.append(representation_strip(activity)[..., ::-1])
+        else:
+            tiles.append(tensor2img(visuals[key], rgb2bgr=rgb2bgr))
+        labels.append(label)
+    return make_panel(tiles, labels)
+
+
 def _save_path(opt, dataset_name, name, current_iter):
     """Where a result image goes (framework.md §4)."""
     vis = opt['path']['visualization']
@@ -119,7 +143,10 @@ def run_validation(model, dataloader, current_iter, tb_logger=None, save_img=Fal
         visuals = model.get_current_visuals()
         name = image_name(data, index)
         if save_img:
-            imwrite(tensor2img(visuals['result'], rgb2bgr=rgb2bgr), _save_path(opt, dataset_name, name, current_iter))
+            save_path = _save_path(opt, dataset_name, name, current_iter)
+            imwrite(tensor2img(visuals['result'], rgb2bgr=rgb2bgr), save_path)
+            if val_opt.get('save_panels'):
+                imwrite(result_panel(visuals, rgb2bgr), save_path[:-len('.png')] + '_panel.png')
         records[name] = _score(visuals, metrics_opt, use_image, rgb2bgr) if 'gt' in visuals else {}
         pbar.update(world)
         pbar.set_postfix_str(name)

@@ -186,3 +186,45 @@ def imwrite(img, file_path, params=None, auto_mkdir=True):
         if os.path.exists(tmp_path):
             os.remove(tmp_path)
         raise
+
+
+def _panel_tile(img):
+    """uint8 (H, W, 3) copy of a uint8/float [0, 1]/uint16, gray or colour image."""
+    img = np.asarray(img)
+    if img.dtype == np.uint16:
+        img = np.round(img.astype(np.float64) * (255. / 65535.)).astype(np.uint8)
+    elif img.dtype != np.uint8:
+        img = np.clip(np.round(img.astype(np.float64) * 255.), 0, 255).astype(np.uint8)
+    if img.ndim == 2:
+        img = img[:, :, None]
+    if img.shape[2] == 1:
+        img = np.repeat(img, 3, axis=2)
+    return np.ascontiguousarray(img[:, :, :3])
+
+
+def make_panel(tiles, labels=None, gap=4):
+    """Lays images out side by side at the height of the first (e.g. blurry | events | output | sharp).
+
+    Args:
+        tiles (list[np.ndarray]): Images in one channel order (uint8, uint16 or float in [0, 1]; gray or colour).
+            A tile of another height (e.g. events at 1/3 of an RGB frame) is scaled, nearest neighbour.
+        labels (list[str] | None): Caption above each tile. Default: None.
+        gap (int): White pixels between tiles. Default: 4.
+
+    Returns:
+        np.ndarray: uint8 (H [+ caption], W_total, 3).
+    """
+    parts = [_panel_tile(t) for t in tiles]
+    height = parts[0].shape[0]
+    out = []
+    for k, part in enumerate(parts):
+        if part.shape[0] != height:
+            width = max(round(part.shape[1] * height / part.shape[0]), 1)
+            part = cv2.resize(part, (width, height), interpolation=cv2.INTER_NEAREST)
+        if labels is not None:
+            part = cv2.copyMakeBorder(part, 18, 0, 0, 0, cv2.BORDER_CONSTANT, value=(255, 255, 255))
+            cv2.putText(part, str(labels[k]), (3, 13), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1, cv2.LINE_AA)
+        if k:
+            out.append(np.full((part.shape[0], gap, 3), 255, np.uint8))
+        out.append(part)
+    return np.concatenate(out, axis=1)
