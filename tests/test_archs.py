@@ -13,8 +13,8 @@ from basicsr.utils.registry import ARCH_REGISTRY
 TINY = {
     'EFNet': ({'wf': 8}, lambda: {'x': torch.rand(2, 3, 16, 24), 'event': torch.randn(2, 6, 16, 24),
                                   'mask': (torch.rand(2, 1, 16, 24) > 0.5).float()}),
-    'LowLightEventDeblurNet': ({'init_dim': 32}, lambda: {'E': torch.randn(1, 13, 16, 40),
-                                                         'B': torch.rand(1, 1, 16, 40), 'Bi': torch.rand(1, 1, 16, 40)}),
+    'LowLightEventDeblurNet': ({'init_dim': 32}, lambda: {
+        'E': torch.randn(1, 13, 16, 40), 'B': torch.rand(1, 1, 16, 40), 'Bi': torch.rand(1, 1, 16, 40)}),
     'DefaultModel': ({'init_dim': 32, 'rgb': True}, lambda: {'E': torch.randn(1, 13, 16, 40),
                                                             'B': torch.rand(1, 1, 16, 40),
                                                             'Bi': torch.rand(1, 3, 48, 120)}),
