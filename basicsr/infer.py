@@ -136,7 +136,11 @@ class EventSource:
             from basicsr.events import H5EventReader
             self._reader = H5EventReader(paths[0])
             self.height, self.width = self._reader.height, self._reader.width
-            self.frames = [self._h5_info(i) for i in range(self._reader.num_frames('images'))]
+            try:
+                self.frames = [self._h5_info(i) for i in range(self._reader.num_frames('images'))]
+            except BaseException:
+                self.close()
+                raise
             return
         if self.ext == '.aedat4':
             from basicsr.events import read_aedat4
