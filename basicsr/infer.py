@@ -36,7 +36,6 @@ from dataclasses import dataclass
 if __package__ in (None, ''):  # run as a script: make the repository importable
     sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import yaml  # noqa: E402
@@ -45,10 +44,10 @@ from basicsr.events import EventFormatError, event_frame  # noqa: E402
 from basicsr.models.deblur_methods import (METHODS, InferenceError, canonical_method, check_frame_size,  # noqa: E402
                                            load_method, method_batch, network_inputs)
 from basicsr.models.inference import forward_padded, forward_tiled  # noqa: E402
-from basicsr.utils.img_util import imread, imwrite, tensor2img  # noqa: E402
+from basicsr.utils.img_util import imread, imwrite, make_panel, tensor2img  # noqa: E402
 
 __all__ = ['InferenceError', 'deblur', 'deblur_file', 'deblur_recording', 'open_events', 'EventSource', 'write_result',
-           'make_panel', 'read_image', 'main']
+           'read_image', 'main']
 
 
 def read_image(path, what='--image'):
@@ -281,44 +280,6 @@ def _device_of(net, device):
     return param.device if param is not None else torch.device('cpu')
 
 
-def _to_bgr_u8(img):
-    img = np.asarray(img)
-    if img.dtype == np.uint16:
-        img = np.round(img.astype(np.float64) * (255. / 65535.)).astype(np.uint8)
-    elif img.dtype != np.uint8:
-        img = np.clip(np.round(img.astype(np.float64) * 255.), 0, 255).astype(np.uint8)
-    if img.ndim == 2:
-        img = img[:, :, None]
-    if img.shape[2] == 1:
-        img = np.repeat(img, 3, axis=2)
-    return np.ascontiguousarray(img[:, :, :3])
-
-
-def make_panel(blurry, events_bgr, sharp, gap=4):
-    """Lays out blurry | events | sharp side by side (events scaled to the image height, nearest neighbour).
-
-    Args:
-        blurry (np.ndarray): Input frame (BGR or gray).
-        events_bgr (np.ndarray): Event picture, uint8 BGR.
-        sharp (np.ndarray): Result, uint8 BGR or gray.
-        gap (int): White columns between the pictures. Default: 4.
-
-    Returns:
-        np.ndarray: uint8 (H, W_total, 3) BGR.
-    """
-    parts = [_to_bgr_u8(blurry), _to_bgr_u8(events_bgr), _to_bgr_u8(sharp)]
-    h = parts[0].shape[0]
-    out = []
-    for k, part in enumerate(parts):
-        if part.shape[0] != h:
-            width = round(part.shape[1] * h / part.shape[0])
-            part = cv2.resize(part, (width, h), interpolation=cv2.INTER_NEAREST)
-        if k:
-            out.append(np.full((h, gap, 3), 255, np.uint8))
-        out.append(part)
-    return np.concatenate(out, axis=1)
-
-
 def _run_network(net, inputs, tile):
     multiple = getattr(net, 'size_multiple', 1)
     if tile:
@@ -381,7 +342,7 @@ def _deblur_window(image, window, t_start, t_end, method, net, aps, device, tile
     sharp = tensor2img(result[0].float().cpu(), rgb2bgr=rgb_out)
     picture = event_frame(window.x, window.y, window.p, window.height, window.width)[:, :, ::-1]
     picture = np.ascontiguousarray(picture)
-    return {'sharp': sharp, 'sharp_float': sharp_float, 'events': picture, 'panel': make_panel(image, picture, sharp),
+    return {'sharp': sharp, 'sharp_float': sharp_float, 'events': picture, 'panel': make_panel([image, picture, sharp]),
             'representation': rep}
 
 
