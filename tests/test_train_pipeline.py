@@ -116,10 +116,24 @@ def test_nan_loss_stops_with_message_and_keeps_last_checkpoint(tmp_path):
     ('train:optim_g:type=Adamm', "train:optim_g:type 'Adamm' is not supported"),
     ('train:optim_g:lr=fast', 'train:optim_g:lr must be a number'),
     ('train:nosuch:lr=1', "no option 'train:nosuch'"),
+    ('datasets:train:type=H5ImageDataset', 'option "dataroot" is required'),
+    (('datasets:train:type=H5ImageDataset', 'datasets:train:dataroot=/no/such/folder'),
+     'not found: /no/such/folder'),
 ])
 def test_bad_options_fail_with_a_clear_message(tmp_path, override, message):
-    proc = run(train_cmd(tmp_path, 'bad', ['train:total_iter=1', 'val:val_freq=1', override]), check=False)
+    overrides = [override] if isinstance(override, str) else list(override)
+    proc = run(train_cmd(tmp_path, 'bad', ['train:total_iter=1', 'val:val_freq=1', *overrides]), check=False)
     assert proc.returncode == 1 and message in proc.stderr, proc.stderr[-3000:]
+    assert not list((tmp_path / 'experiments').rglob('*.pth')), 'nothing is written for bad options'
+
+
+def test_ema_weights_are_saved_beside_the_weights(tmp_path):
+    run(train_cmd(tmp_path, 'ema', ['train:total_iter=3', 'logger:save_checkpoint_freq=3', 'val:val_freq=~',
+                                    'datasets:val:num_samples=1', 'train:ema_decay=0.5']))
+    ckpt = torch.load(tmp_path / 'experiments' / 'ema' / 'models' / 'net_g_3.pth', weights_only=True)
+    assert sorted(ckpt) == ['params', 'params_ema'] and ckpt['params'].keys() == ckpt['params_ema'].keys()
+    diff = max(float((ckpt['params'][k] - ckpt['params_ema'][k]).abs().max()) for k in ckpt['params'])
+    assert diff > 0, 'the EMA copy trails the trained weights'
 
 
 def test_bad_checkpoints_are_named(tmp_path):
