@@ -39,10 +39,29 @@ class _PixelLoss(nn.Module):
         reduction (str): 'none', 'mean' or 'sum'. Default: 'mean'.
     """
 
+    loss_fn = None  # element-wise loss of the subclass, wrapped by ``weighted_loss``
+
     def __init__(self, loss_weight=1.0, reduction='mean'):
         super().__init__()
         self.reduction = check_reduction(reduction)
         self.loss_weight = float(loss_weight)
+
+    def extra_kwargs(self):
+        """Keyword arguments of ``loss_fn`` besides the tensors (e.g. Charbonnier's ``eps``)."""
+        return {}
+
+    def forward(self, pred, target, weight=None, **kwargs):
+        """Computes the loss.
+
+        Args:
+            pred (Tensor): (N, C, H, W) prediction.
+            target (Tensor): (N, C, H, W) ground truth.
+            weight (Tensor | None): (N, C, H, W) or (N, 1, H, W) element weights. Default: None.
+
+        Returns:
+            Tensor: The weighted, reduced loss.
+        """
+        return self.loss_weight * self.loss_fn(pred, target, weight, reduction=self.reduction, **self.extra_kwargs())
 
 
 @LOSS_REGISTRY.register()
@@ -54,18 +73,7 @@ class L1Loss(_PixelLoss):
         reduction (str): 'none', 'mean' or 'sum'. Default: 'mean'.
     """
 
-    def forward(self, pred, target, weight=None, **kwargs):
-        """Computes the loss.
-
-        Args:
-            pred (Tensor): (N, C, H, W) prediction.
-            target (Tensor): (N, C, H, W) ground truth.
-            weight (Tensor | None): (N, C, H, W) or (N, 1, H, W) element weights. Default: None.
-
-        Returns:
-            Tensor: The weighted, reduced loss.
-        """
-        return self.loss_weight * l1_loss(pred, target, weight, reduction=self.reduction)
+    loss_fn = staticmethod(l1_loss)
 
 
 @LOSS_REGISTRY.register()
@@ -77,18 +85,7 @@ class MSELoss(_PixelLoss):
         reduction (str): 'none', 'mean' or 'sum'. Default: 'mean'.
     """
 
-    def forward(self, pred, target, weight=None, **kwargs):
-        """Computes the loss.
-
-        Args:
-            pred (Tensor): (N, C, H, W) prediction.
-            target (Tensor): (N, C, H, W) ground truth.
-            weight (Tensor | None): (N, C, H, W) or (N, 1, H, W) element weights. Default: None.
-
-        Returns:
-            Tensor: The weighted, reduced loss.
-        """
-        return self.loss_weight * mse_loss(pred, target, weight, reduction=self.reduction)
+    loss_fn = staticmethod(mse_loss)
 
 
 @LOSS_REGISTRY.register()
@@ -103,22 +100,15 @@ class CharbonnierLoss(_PixelLoss):
         eps (float): Constant under the square root. Default: 1e-12.
     """
 
+    loss_fn = staticmethod(charbonnier_loss)
+
     def __init__(self, loss_weight=1.0, reduction='mean', eps=1e-12):
         super().__init__(loss_weight, reduction)
         self.eps = float(eps)
 
-    def forward(self, pred, target, weight=None, **kwargs):
-        """Computes the loss.
-
-        Args:
-            pred (Tensor): (N, C, H, W) prediction.
-            target (Tensor): (N, C, H, W) ground truth.
-            weight (Tensor | None): (N, C, H, W) or (N, 1, H, W) element weights. Default: None.
-
-        Returns:
-            Tensor: The weighted, reduced loss.
-        """
-        return self.loss_weight * charbonnier_loss(pred, target, weight, eps=self.eps, reduction=self.reduction)
+    def extra_kwargs(self):
+        """Passes ``eps`` to the element-wise loss."""
+        return {'eps': self.eps}
 
 
 @LOSS_REGISTRY.register()
