@@ -1,15 +1,3 @@
 #!/usr/bin/env bash
-# Distributed testing on one node: scripts/dist_test.sh NUM_GPUS OPTION_FILE [test.py args...]
-# Multi-node: run torchrun with --nnodes/--node_rank/--master_addr yourself (env:// rendezvous).
-set -euo pipefail
-if [ $# -lt 2 ]; then
-  echo "usage: $0 NUM_PROCESSES OPTION_FILE [extra test.py arguments]" >&2
-  exit 2
-fi
-GPUS=$1
-CONFIG=$2
-shift 2
-PORT=${PORT:-4321}
-cd "$(dirname "$0")/.."
-exec python -m torch.distributed.run --nproc_per_node="$GPUS" --master_port="$PORT" \
-  basicsr/test.py -opt "$CONFIG" --launcher pytorch "$@"
+# Distributed testing on one node: scripts/dist_test.sh NUM_PROCESSES OPTION_FILE [test.py arguments...]
+ENTRY=test exec "$(dirname "$0")/dist_train.sh" "$@"
