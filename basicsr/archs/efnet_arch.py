@@ -125,46 +125,65 @@ class EFNet(nn.Module):
             list[Tensor]: ``[out_1, out_2]``, stage-1 and final predictions, each (N, in_chn, H, W).
         """
         self._check_inputs(x, event, mask)
-        image = x
-        last = self.depth - 1
+        # Each stage is a method so its temporaries die on return; names that would keep full-resolution features
+        # alive until the end of forward are deleted once used (lower peak memory, same result).
+        ev = self._encode_events(event)
+        encs, decs, sam_feature, out_1 = self._stage_1(x, ev)
+        del ev
+        # Nearest down-sampling by 2**i keeps the rows/columns whose index is a multiple of 2**i.
+        masks = None if mask is None else [mask[..., ::2**i, ::2**i] for i in range(self.depth - 1)]
+        x2 = self.cat12(torch.cat([self.conv_02(x), sam_feature], dim=1))
+        del sam_feature
+        x2, blocks = self._stage_2_encoder(x2, encs, decs, masks)
+        del encs, decs, masks
+        out_2 = self._stage_2_decoder(x2, blocks, x)
+        return [out_1, out_2]
 
+    def _encode_events(self, event):
+        """Event encoder: fusion features per level, full resolution first."""
         ev = []
         e = self.conv_ev1(event)
         for i, down in enumerate(self.down_path_ev):
-            if i < last:
+            if i < self.depth - 1:
                 e, e_fuse = down(e)
                 ev.append(e_fuse)
             else:
                 ev.append(down(e))
+        return ev
 
+    def _stage_1(self, image, ev):
+        """Stage-1 U-Net with EICA (empties ``ev`` once fused); returns encoder and decoder features (deepest
+        decoder first) and the SAM outputs."""
         encs = []
         x1 = self.conv_01(image)
         for i, down in enumerate(self.down_path_1):
-            if i < last:
+            if i < self.depth - 1:
                 x1, x1_full = down(x1, event_filter=ev[i])
                 encs.append(x1_full)
             else:
                 x1 = down(x1, event_filter=ev[i])
-
-        # Nearest down-sampling by 2**i keeps the rows/columns whose index is a multiple of 2**i.
-        masks = None if mask is None else [mask[..., ::2**i, ::2**i] for i in range(last)]
-
+        ev.clear()
         decs = []
-        for i, up in enumerate(self.up_path_1):
-            x1 = up(x1, self.skip_conv_1[i](encs[-i - 1]))
+        for up, skip_conv, enc in zip(self.up_path_1, self.skip_conv_1, reversed(encs)):
+            x1 = up(x1, skip_conv(enc))
             decs.append(x1)
         sam_feature, out_1 = self.sam12(x1, image)
+        return encs, decs, sam_feature, out_1
 
-        x2 = self.cat12(torch.cat([self.conv_02(image), sam_feature], dim=1))
+    def _stage_2_encoder(self, x2, encs, decs, masks):
+        """Stage-2 encoder; EMGC receives the stage-1 features of each level when masks are given."""
         blocks = []
         for i, down in enumerate(self.down_path_2):
-            if i < last:
+            if i < self.depth - 1:
                 level_mask = None if masks is None else masks[i]
                 x2, x2_full = down(x2, encs[i], decs[-i - 1], mask=level_mask)
                 blocks.append(x2_full)
             else:
                 x2 = down(x2)
-        for i, up in enumerate(self.up_path_2):
-            x2 = up(x2, self.skip_conv_2[i](blocks[-i - 1]))
-        out_2 = self.last(x2) + image
-        return [out_1, out_2]
+        return x2, blocks
+
+    def _stage_2_decoder(self, x2, blocks, image):
+        """Stage-2 decoder; consumes ``blocks`` (popped, deepest first) and adds the global residual."""
+        for up, skip_conv in zip(self.up_path_2, self.skip_conv_2):
+            x2 = up(x2, skip_conv(blocks.pop()))
+        return self.last(x2) + image

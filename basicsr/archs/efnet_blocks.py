@@ -50,6 +50,26 @@ def conv_down(in_chn, out_chn):
     return nn.Conv2d(in_chn, out_chn, kernel_size=4, stride=2, padding=1, bias=False)
 
 
+def _conv_pair(block, x):
+    """``LReLU(conv_2(LReLU(conv_1(x)))) + identity(x)``, in place under ``torch.inference_mode()``.
+
+    Args:
+        block (nn.Module): Has ``conv_1``, ``conv_2``, ``identity`` and ``relu_slope``.
+        x (Tensor): Input (N, C_in, H, W).
+
+    Returns:
+        Tensor: (N, C_out, H, W).
+    """
+    if torch.is_inference_mode_enabled():
+        out = F.leaky_relu_(block.conv_1(x), block.relu_slope)
+        out = F.leaky_relu_(block.conv_2(out), block.relu_slope)
+        out += block.identity(x)
+        return out
+    out = F.leaky_relu(block.conv_1(x), block.relu_slope)
+    out = F.leaky_relu(block.conv_2(out), block.relu_slope)
+    return out + block.identity(x)
+
+
 class WithBiasLayerNorm(nn.Module):
     """Layer norm over the last axis with a learnt scale and shift (biased variance, eps 1e-5).
 
@@ -137,14 +157,12 @@ class MutualAttention(nn.Module):
                              f'and {tuple(event.shape)}')
         n, c, h, w = image.shape
         heads = self.num_heads
-        q = self.q(image).reshape(n, heads, c // heads, h * w)
-        k = self.k(event).reshape(n, heads, c // heads, h * w)
-        v = self.v(event).reshape(n, heads, c // heads, h * w)
-        q = F.normalize(q, dim=-1)
-        k = F.normalize(k, dim=-1)
+        q = F.normalize(self.q(image).reshape(n, heads, c // heads, h * w), dim=-1)
+        k = F.normalize(self.k(event).reshape(n, heads, c // heads, h * w), dim=-1)
         attn = torch.softmax((q @ k.transpose(-2, -1)) * self.temperature, dim=-1)
-        out = (attn @ v).reshape(n, c, h, w)
-        return self.project_out(out)
+        del q, k  # the (C/heads)x(C/heads) map is all that is left of them; V is made only now (lower peak memory)
+        out = attn @ self.v(event).reshape(n, heads, c // heads, h * w)
+        return self.project_out(out.reshape(n, c, h, w))
 
 
 class Mlp(nn.Module):
@@ -273,15 +291,19 @@ class UNetConvBlock(nn.Module):
             Tensor | tuple[Tensor, Tensor]: ``(down-sampled, full-resolution)`` if the block down-samples, else
             the full-resolution output.
         """
-        out = F.leaky_relu(self.conv_1(x), self.relu_slope)
-        out = F.leaky_relu(self.conv_2(out), self.relu_slope)
-        out = out + self.identity(x)
+        out = _conv_pair(self, x)
         if enc is not None and dec is not None and mask is not None:
             if not self.use_emgc:
                 raise RuntimeError('this block has no EMGC convolutions (built with use_emgc=False or no '
                                    'down-sampling) but received enc, dec and mask')
-            out = (out + self.emgc_enc(enc) + self.emgc_enc_mask((1 - mask) * enc) + self.emgc_dec(dec) +
-                   self.emgc_dec_mask(mask * dec))
+            if torch.is_inference_mode_enabled():
+                out += self.emgc_enc(enc)
+                out += self.emgc_enc_mask((1 - mask) * enc)
+                out += self.emgc_dec(dec)
+                out += self.emgc_dec_mask(mask * dec)
+            else:
+                out = (out + self.emgc_enc(enc) + self.emgc_enc_mask((1 - mask) * enc) + self.emgc_dec(dec) +
+                       self.emgc_dec_mask(mask * dec))
         if event_filter is not None:
             if self.image_event_transformer is None:
                 raise RuntimeError('this block has no EICA module (num_heads=None) but received event_filter')
@@ -323,9 +345,7 @@ class UNetEVConvBlock(nn.Module):
             Tensor | tuple[Tensor, Tensor]: ``(down-sampled raw feature, fusion feature)`` if the block
             down-samples, else the fusion feature (N, out_size, H, W).
         """
-        out = F.leaky_relu(self.conv_1(x), self.relu_slope)
-        out = F.leaky_relu(self.conv_2(out), self.relu_slope)
-        out = out + self.identity(x)
+        out = _conv_pair(self, x)
         if self.downsample is not None:
             return self.downsample(out), self.conv_before_merge(out)
         return self.conv_before_merge(out)
