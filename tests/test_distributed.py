@@ -1,10 +1,11 @@
 """DistributedDataParallel on CPU (gloo): torchrun and the legacy launcher, equivalence with one process."""
 import re
+import subprocess
 
 import pytest
 import torch.distributed as dist
 
-from pipeline_utils import load_params, max_param_diff, run, train_cmd
+from pipeline_utils import REPO_ROOT, TEST_OPT, env, free_port, load_params, max_param_diff, run, train_cmd
 
 pytestmark = pytest.mark.skipif(not dist.is_available() or not dist.is_gloo_available(),
                                 reason='torch.distributed with gloo is not available')
@@ -35,3 +36,15 @@ def test_legacy_launcher_passes_local_rank_and_trains(tmp_path):
                                        'datasets:val:num_samples=2', 'datasets:train:batch_size_per_gpu=2'],
                   launcher='legacy'))
     assert (tmp_path / 'experiments' / 'legacy' / 'models' / 'net_g_latest.pth').is_file()
+
+
+def test_dist_test_script_shards_and_gathers_every_image(tmp_path):
+    cmd = ['bash', str(REPO_ROOT / 'scripts' / 'dist_test.sh'), '2', str(TEST_OPT), '--force_yml', 'name=dtest',
+           f'path:root={tmp_path}', 'path:pretrain_network_g=~', 'network_g:wf=8', 'datasets:test:num_samples=3',
+           'datasets:test:size=[24, 32]']
+    proc = subprocess.run(cmd, cwd=REPO_ROOT, env=dict(env(), PORT=str(free_port())), capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = (tmp_path / 'results' / 'dtest' / 'synthetic-test_metrics.csv').read_text().splitlines()
+    assert [r.split(',')[0] for r in rows[1:]] == ['synthetic_0000', 'synthetic_0001', 'synthetic_0002', 'mean']
+    assert len(list((tmp_path / 'results' / 'dtest' / 'visualization' / 'synthetic-test').glob('*.png'))) == 3
