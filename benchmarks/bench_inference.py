@@ -9,17 +9,22 @@ For every network, frame size and mode (``whole`` frame through ``forward_padded
 ``forward_tiled`` with ``--crop`` tiles) it runs each variant in a fresh subprocess:
 
 - ``plain``: the reference way, eager under ``torch.no_grad()``, default (contiguous) memory format;
-- ``fast``: ``torch.inference_mode()`` (no version counters or view tracking), default memory format;
+- ``fast``: ``torch.inference_mode()`` (no autograd bookkeeping; EFNet then also runs its EICA MLP on bands of rows
+  and its conv blocks in place), default memory format;
 - ``fast_cl``: ``fast`` with the network and inputs in ``channels_last`` memory format.
 
-Time is the best wall time of ``--reps`` forwards (1 for frames above 0.5 megapixel), after a warm-up forward at
-64×64 that takes the one-off costs (oneDNN primitive creation, thread pool start). Peak memory is the rise of the
-process's peak resident set size (``resource.getrusage(RUSAGE_SELF).ru_maxrss``) over the timed forwards, measured
-after the model, the inputs and the warm-up exist: it counts everything the forward touches (activations, oneDNN
-scratch buffers, allocator slack) but not memory that is freed and reused within the forward twice, which is why
-each case runs in its own process. ``tracemalloc`` would miss torch's C++ allocations entirely. Every variant's
-final output is compared with the ``plain`` one (max |Δ|). Figures are wall-clock on a shared machine; compare the
-ratios within one run, not absolute values across runs.
+Time: best of ``--reps`` forwards (1 for frames above 0.5 megapixel) after a warm-up forward at 64×64 that takes the
+one-off costs (oneDNN primitive creation, thread-pool start), as wall time and as process CPU time; CPU time is less
+disturbed by other work on a shared machine. ``wall x`` and ``cpu x`` are plain / variant (above 1 = faster).
+
+Peak memory: the rise of the process's peak resident set size (``resource.getrusage(RUSAGE_SELF).ru_maxrss``) over
+the timed forwards, above the level reached once the model, the inputs and the warm-up exist. It counts everything
+the forward really touches (activations, oneDNN scratch and reordered buffers, allocator slack), which is why each
+case runs in a fresh process (the peak of a process never goes down). ``tracemalloc`` sees only Python allocations
+and would miss the tensors. ``mem x`` is variant / plain (below 1 = less memory).
+
+Every variant's final output is compared with the ``plain`` one (max |Δ|). Absolute figures depend on whatever else
+the machine is doing; compare the ratios within one run.
 """
 import argparse
 import json
@@ -106,7 +111,8 @@ def run_case(net_name, height, width, mode, variant, crop, reps, out_path):
         out_path (str): Where the last output is saved (``.npy``) for the comparison.
 
     Returns:
-        dict: ``seconds`` (best), ``all_seconds``, ``peak_mb`` (rise of peak RSS), ``shape``.
+        dict: ``seconds`` (best wall time), ``cpu_seconds`` (best process CPU time), ``all_seconds``, ``peak_mb``
+        (rise of peak RSS), ``shape``.
     """
     net, inputs, multiple = NETWORKS[net_name](height, width)
     warm_inputs = {k: (v[..., :64 * v.shape[-2] // height, :64 * v.shape[-1] // width] if v is not None else None)
@@ -124,18 +130,19 @@ def run_case(net_name, height, width, mode, variant, crop, reps, out_path):
     with torch.no_grad():
         forward(warm_inputs)
         base_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        times = []
+        times, cpu_times = [], []
         for _ in range(reps):
-            start = time.perf_counter()
+            start, cpu_start = time.perf_counter(), time.process_time()
             outputs = forward(inputs)
             times.append(time.perf_counter() - start)
+            cpu_times.append(time.process_time() - cpu_start)
         peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     result = outputs[-1].contiguous().numpy()
     tmp = f'{out_path}.tmp.npy'
     np.save(tmp, result)
     os.replace(tmp, out_path)
-    return {'seconds': min(times), 'all_seconds': times, 'peak_mb': (peak_kb - base_kb) / 1024,
-            'shape': list(result.shape)}
+    return {'seconds': min(times), 'cpu_seconds': min(cpu_times), 'all_seconds': times,
+            'peak_mb': (peak_kb - base_kb) / 1024, 'shape': list(result.shape)}
 
 
 def _spawn(case, workdir):
@@ -174,8 +181,8 @@ def main():
 
     variants = ['plain'] + [v for v in args.variants if v != 'plain']
     print(f'torch {torch.__version__}, {torch.get_num_threads()} threads; peak = rise of peak RSS in a fresh process')
-    header = f'{"net":8s} {"size":>10s} {"mode":6s} {"variant":8s} {"time s":>9s} {"peak MB":>9s} ' \
-             f'{"speed-up":>9s} {"mem ratio":>9s} {"max|Δ|":>9s}'
+    header = f'{"net":8s} {"size":>10s} {"mode":6s} {"variant":8s} {"wall s":>8s} {"cpu s":>8s} {"peak MB":>8s} ' \
+             f'{"wall x":>7s} {"cpu x":>7s} {"mem x":>7s} {"max|Δ|":>9s}'
     with tempfile.TemporaryDirectory(prefix='bench_inference_') as workdir:
         for net_name in args.nets:
             for height, width in args.sizes:
@@ -193,10 +200,11 @@ def main():
                             plain, plain_out = res, out
                         delta = float(np.abs(out - plain_out).max())
                         speed = plain['seconds'] / res['seconds']
+                        cpu_speed = plain['cpu_seconds'] / res['cpu_seconds']
                         mem = res['peak_mb'] / plain['peak_mb'] if plain['peak_mb'] > 0 else float('nan')
                         print(f'{net_name:8s} {f"{height}x{width}":>10s} {mode:6s} {variant:8s} '
-                              f'{res["seconds"]:9.3f} {res["peak_mb"]:9.1f} {speed:9.2f} {mem:9.2f} {delta:9.2e}',
-                              flush=True)
+                              f'{res["seconds"]:8.2f} {res["cpu_seconds"]:8.2f} {res["peak_mb"]:8.1f} '
+                              f'{speed:7.2f} {cpu_speed:7.2f} {mem:7.2f} {delta:9.2e}', flush=True)
 
 
 if __name__ == '__main__':

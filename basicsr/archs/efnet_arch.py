@@ -24,8 +24,9 @@ class EFNet(nn.Module):
     not pad, padding belongs to the model wrapper (``basicsr.models.inference``).
 
     Training note: without a mask the EMGC convolutions (``down_path_2.{i}.emgc_*``) are not used and receive no
-    gradient. The model adds ``0 * sum(p.sum() for p in net.parameters())`` to the loss in that case so every
-    parameter gets a (zero) gradient, which keeps DistributedDataParallel without ``find_unused_parameters``.
+    gradient. The restoration model is expected to add ``0 * sum(p.sum() for p in net.parameters())`` to the loss
+    in that case so every parameter gets a (zero) gradient, which lets DistributedDataParallel run without
+    ``find_unused_parameters`` (``tests/test_efnet_arch.py`` checks that this term covers every parameter).
 
     Args:
         in_chn (int): Image channels of input and output. Default: 3.
