@@ -1,6 +1,5 @@
 """Event file readers and writers: round trips, streaming windows and bad files."""
 import sys
-import types
 
 import h5py
 import numpy as np
@@ -10,6 +9,7 @@ import basicsr.events.h5_io as h5_io
 from basicsr.events import (EventFormatError, EventStream, Frame, H5EventReader, read_aedat4, read_events,
                             read_highrev_events, read_npy_events, read_text_events, read_voxel_npz, write_event_h5,
                             write_events, write_highrev_chunk, write_npy_events, write_text_events, write_voxel_npz)
+from fake_aedat import install_fake_aedat
 
 
 def make_stream(n=500, height=9, width=13, seed=0, t0=10.0):
@@ -180,24 +180,6 @@ def test_dispatcher_rejects_unknown_extension_and_missing_file(tmp_path):
         read_events(tmp_path / 'missing.h5')
 
 
-def _fake_aedat(monkeypatch, packets, streams):
-    module = types.ModuleType('aedat')
-
-    class Decoder:
-
-        def __init__(self, path):
-            self.path = path
-
-        def id_to_stream(self):
-            return streams
-
-        def __iter__(self):
-            return iter(packets)
-
-    module.Decoder = Decoder
-    monkeypatch.setitem(sys.modules, 'aedat', module)
-
-
 def test_aedat4_reader_with_fake_decoder(tmp_path, monkeypatch):
     path = tmp_path / 'rec.aedat4'
     path.write_bytes(b'fake')
@@ -212,7 +194,7 @@ def test_aedat4_reader_with_fake_decoder(tmp_path, monkeypatch):
                {'stream_id': 0, 'events': ev2}]
     streams = {0: {'type': 'events', 'width': 346, 'height': 260}, 1: {'type': 'frame', 'width': 346,
                                                                           'height': 260}, 2: {'type': 'imus'}}
-    _fake_aedat(monkeypatch, packets, streams)
+    install_fake_aedat(monkeypatch, packets, streams)
     s, frames = read_aedat4(path)
     assert s.shape == (260, 346) and s.x.tolist() == [1, 3, 5] and s.p.tolist() == [1, -1, 1]
     assert np.allclose(s.t, [1.0, 1.0005, 1.002])
@@ -225,7 +207,7 @@ def test_aedat4_reader_with_fake_decoder(tmp_path, monkeypatch):
 def test_aedat4_without_event_stream(tmp_path, monkeypatch):
     path = tmp_path / 'rec.aedat4'
     path.write_bytes(b'fake')
-    _fake_aedat(monkeypatch, [], {0: {'type': 'imus'}})
+    install_fake_aedat(monkeypatch, [], {0: {'type': 'imus'}})
     with pytest.raises(EventFormatError, match='no stream of type "events"'):
         read_aedat4(path)
 

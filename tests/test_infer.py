@@ -1,7 +1,5 @@
 """basicsr/infer.py: own-data inference equals the dataset path in every event format; bad input fails early."""
 import os
-import sys
-import types
 
 import cv2
 import h5py
@@ -20,6 +18,7 @@ from basicsr.infer import deblur, deblur_file, deblur_recording, main
 from basicsr.models.deblur_methods import InferenceError, load_method, recognise_state_dict
 from basicsr.models.inference import forward_padded
 from basicsr.utils.img_util import tensor2img
+from fake_aedat import install_fake_aedat
 
 H, W = 18, 30  # not a multiple of EFNet's 4: exercises padding
 EXPOSURES = [(0.02, 0.08), (0.12, 0.18), (0.22, 0.28)]
@@ -93,21 +92,7 @@ def _fake_aedat(monkeypatch, stream, images, chunk=1000):
                  'width': W, 'height': H, 'offset_x': 0, 'offset_y': 0, 'pixels': rgb}
         packets.insert(min(len(packets), 2 * k + 1), {'stream_id': 1, 'frame': frame})
     streams = {0: {'type': 'events', 'width': W, 'height': H}, 1: {'type': 'frame', 'width': W, 'height': H}}
-    module = types.ModuleType('aedat')
-
-    class Decoder:
-
-        def __init__(self, path):
-            self.path = path
-
-        def id_to_stream(self):
-            return streams
-
-        def __iter__(self):
-            return iter(packets)
-
-    module.Decoder = Decoder
-    monkeypatch.setitem(sys.modules, 'aedat', module)
+    install_fake_aedat(monkeypatch, packets, streams)
 
 
 @pytest.mark.parametrize('fmt', ['h5', 'txt', 'npy', 'npz', 'aedat4'])
