@@ -74,9 +74,24 @@ def _npy_chw(path):
 
 
 class _LowLightBase(data.Dataset):
-    """Shared loading, size checks and the optional aligned crop."""
+    """Shared set-up, loading, size checks and the optional aligned crop.
 
-    # subclasses fill: self.root, self.stems, self.rgb, self.sources = {key: (folder, ext, scale)}
+    Args:
+        opt (dict): Dataset options (``dataroot``, ``rgb``, ``crop_size``, ``name``).
+        sources (callable): ``rgb -> {key: (folder, extension, scale)}``; key ``E`` lists the samples.
+    """
+
+    def __init__(self, opt, sources):
+        super().__init__()
+        self.opt = opt
+        self.root = _root(opt)
+        self.rgb = bool(opt.get('rgb', False))
+        self.sources = sources(self.rgb)
+        name = opt.get('name')
+        self.stems = _list_stems(self.root, self.sources['E'][0], '.npy', name)
+        _check_stems(self.root, self.stems, self.sources['E'][0],
+                     [(f, e) for k, (f, e, _) in self.sources.items() if k != 'E'], name)
+
     def _load(self, index):
         stem = self.stems[index]
         arrays, scales = {}, {}
@@ -137,21 +152,18 @@ class LowLightSyntheticDataset(_LowLightBase):
     """
 
     def __init__(self, opt):
-        super().__init__()
-        self.opt = opt
-        self.root = _root(opt)
-        self.rgb = bool(opt.get('rgb', False))
-        name = opt.get('name')
-        self.stems = _list_stems(self.root, VOXEL_DIR, '.npy', name)
-        self.sources = {'E': (VOXEL_DIR, '.npy', 1), 'B': ('share/APS_blur', '.png', 1), 'F': ('share/flow', '.npy', 1)}
-        if self.rgb:
-            self.sources.update({'Bi': ('subnetwork2/RGB_blur', '.png', 3),
-                                 'Bi_clean': ('subnetwork2/RGB_blur_clean', '.png', 3),
-                                 'S': ('subnetwork2/RGB', '.png', 3)})
+        super().__init__(opt, self.layout)
+
+    @staticmethod
+    def layout(rgb):
+        """Folders of the synthetic layout per item key: ``{key: (folder, extension, scale)}``."""
+        sources = {'E': (VOXEL_DIR, '.npy', 1), 'B': ('share/APS_blur', '.png', 1), 'F': ('share/flow', '.npy', 1)}
+        if rgb:
+            sources.update({'Bi': ('subnetwork2/RGB_blur', '.png', 3),
+                            'Bi_clean': ('subnetwork2/RGB_blur_clean', '.png', 3), 'S': ('subnetwork2/RGB', '.png', 3)})
         else:
-            self.sources.update({'Bi_clean': ('share/APS_blur_clean', '.png', 1), 'S': ('subnetwork2/APS', '.png', 1)})
-        _check_stems(self.root, self.stems, self.sources['E'][0],
-                     [(f, e) for k, (f, e, _) in self.sources.items() if k != 'E'], name)
+            sources.update({'Bi_clean': ('share/APS_blur_clean', '.png', 1), 'S': ('subnetwork2/APS', '.png', 1)})
+        return sources
 
 
 @DATASET_REGISTRY.register()
@@ -168,14 +180,12 @@ class LowLightRealDataset(_LowLightBase):
     """
 
     def __init__(self, opt):
-        super().__init__()
-        self.opt = opt
-        self.root = _root(opt)
-        self.rgb = bool(opt.get('rgb', False))
-        name = opt.get('name')
-        self.stems = _list_stems(self.root, 'events_voxel_grid', '.npy', name)
-        self.sources = {'E': ('events_voxel_grid', '.npy', 1), 'B': ('APS_blur', '.png', 1)}
-        if self.rgb:
-            self.sources['Bi'] = ('RGB_blur', '.png', 3)
-        _check_stems(self.root, self.stems, self.sources['E'][0],
-                     [(f, e) for k, (f, e, _) in self.sources.items() if k != 'E'], name)
+        super().__init__(opt, self.layout)
+
+    @staticmethod
+    def layout(rgb):
+        """Folders of the real/hybrid layout per item key: ``{key: (folder, extension, scale)}``."""
+        sources = {'E': ('events_voxel_grid', '.npy', 1), 'B': ('APS_blur', '.png', 1)}
+        if rgb:
+            sources['Bi'] = ('RGB_blur', '.png', 3)
+        return sources
