@@ -11,7 +11,7 @@ For every network, frame size and mode (``whole`` frame through ``forward_padded
 - ``plain``: the reference way, eager under ``torch.no_grad()``, default (contiguous) memory format;
 - ``fast``: ``torch.inference_mode()`` (no autograd bookkeeping; EFNet then also runs its EICA MLP on bands of rows
   and its conv blocks in place), default memory format;
-- ``fast_cl``: ``fast`` with the network and inputs in ``channels_last`` memory format.
+- ``fast_cl``: ``fast`` with ``channels_last`` inputs (convolutions in NHWC), the default of the helpers on CPU.
 
 Time: best of ``--reps`` forwards (1 for frames above 0.5 megapixel) after a warm-up forward at 64×64 that takes the
 one-off costs (oneDNN primitive creation, thread-pool start), as wall time and as process CPU time; CPU time is less
@@ -93,10 +93,6 @@ def make_lowlight(height, width, seed=0):
 NETWORKS = {'efnet': make_efnet}
 
 
-def _to_channels_last(inputs):
-    return {k: (v.contiguous(memory_format=torch.channels_last) if v is not None else None) for k, v in inputs.items()}
-
-
 def run_case(net_name, height, width, mode, variant, crop, reps, out_path):
     """Runs one case in the current process and returns its measurements (the worker of a subprocess).
 
@@ -117,15 +113,13 @@ def run_case(net_name, height, width, mode, variant, crop, reps, out_path):
     net, inputs, multiple = NETWORKS[net_name](height, width)
     warm_inputs = {k: (v[..., :64 * v.shape[-2] // height, :64 * v.shape[-1] // width] if v is not None else None)
                    for k, v in inputs.items()}
-    if variant == 'fast_cl':
-        net = net.to(memory_format=torch.channels_last)
-        inputs, warm_inputs = _to_channels_last(inputs), _to_channels_last(warm_inputs)
     inference = variant != 'plain'
+    channels_last = variant == 'fast_cl'
 
     def forward(frame_inputs):
         if mode == 'whole':
-            return forward_padded(net, frame_inputs, multiple, inference=inference)
-        return forward_tiled(net, frame_inputs, crop, multiple, inference=inference)
+            return forward_padded(net, frame_inputs, multiple, inference=inference, channels_last=channels_last)
+        return forward_tiled(net, frame_inputs, crop, multiple, inference=inference, channels_last=channels_last)
 
     with torch.no_grad():
         forward(warm_inputs)

@@ -142,15 +142,33 @@ def test_non_integer_ratio_and_empty_inputs_rejected():
         pad_inputs({'x': torch.zeros(3, 8, 8)}, 4)
 
 
-def test_forward_padded_equals_manual_pad_and_crop(efnet):
+@pytest.mark.parametrize('channels_last', [False, True])
+def test_forward_padded_equals_manual_pad_and_crop(efnet, channels_last):
     inputs = _efnet_inputs(30, 46)
-    outs = forward_padded(efnet, inputs, efnet.size_multiple)
+    outs = forward_padded(efnet, inputs, efnet.size_multiple, channels_last=channels_last)
     with torch.no_grad():
         manual = efnet(*[F.pad(inputs[k], (0, 2, 0, 2), mode='reflect') for k in ('x', 'event', 'mask')])
     assert len(outs) == 2
     for out, ref in zip(outs, manual):
-        assert out.shape == (1, 3, 30, 46)
-        assert torch.equal(out, ref[..., :30, :46])
+        assert out.shape == (1, 3, 30, 46) and out.is_contiguous()
+        if channels_last:  # NHWC convolutions sum in another order
+            torch.testing.assert_close(out, ref[..., :30, :46], rtol=0, atol=1e-5)
+        else:
+            assert torch.equal(out, ref[..., :30, :46])
+
+
+def test_channels_last_option_reaches_the_network():
+    seen = []
+
+    def net(x, mask=None):
+        seen.append((x.is_contiguous(), x.is_contiguous(memory_format=torch.channels_last), mask.dtype))
+        return x * 2
+
+    inputs = {'x': torch.rand(1, 3, 6, 10), 'mask': torch.ones(1, 1, 6, 10, dtype=torch.uint8)}
+    for flag in (None, True, False):
+        (out, ) = forward_padded(net, inputs, 4, channels_last=flag)
+        assert torch.equal(out, inputs['x'] * 2) and out.is_contiguous()
+    assert seen == [(False, True, torch.uint8), (False, True, torch.uint8), (True, False, torch.uint8)]
 
 
 def test_forward_padded_odd_size_like_davis(efnet):
