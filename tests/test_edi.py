@@ -11,14 +11,17 @@ import torch
 from basicsr.archs import build_network
 from basicsr.events.blur_synthesis import event_blur_sample, linear_trajectory
 from basicsr.events import scer
-from basicsr.events.edi import (edi_deblur, edi_from_scer, edi_latent, event_steps, scer_offsets, search_threshold,
-                                trapezoid_weights)
+from basicsr.events.edi import (edi_deblur, edi_from_scer, edi_latent, estimation_energy, event_steps, scer_offsets,
+                                search_threshold, trapezoid_weights)
 from basicsr.events.simulator import DVSSimulator
 from basicsr.utils.registry import ARCH_REGISTRY
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 H, W, T = 48, 64, 31
 EXPOSURE = (0.0, 0.01)
+# The fixed scene set of the threshold-estimation claim: every seed, no selection.
+SEEDS, THRESHOLDS = range(8), (0.1, 0.15, 0.2)
+MIN_PIXELS = 16  # edi's default: fewer pixels with events give no estimate (NaN)
 
 
 def psnr(img, ref):
@@ -49,7 +52,11 @@ def simulate(seed, threshold):
 
 @pytest.fixture(scope='module')
 def scenes():
-    return {(seed, c): simulate(seed, c) for seed, c in ((0, 0.2), (1, 0.2), (0, 0.1), (2, 0.1), (3, 0.15))}
+    return {(seed, c): simulate(seed, c) for c in THRESHOLDS for seed in SEEDS}
+
+
+def event_pixels(ev):
+    return np.unique(ev.y.astype(np.int64) * W + ev.x).size
 
 
 # -- event integral ----------------------------------------------------------------------------------------------
@@ -143,21 +150,67 @@ def test_search_threshold_finds_per_sample_minima():
     torch.testing.assert_close(found, targets, rtol=1e-4, atol=0)
 
 
-@pytest.mark.parametrize('seed, threshold', [(0, 0.1), (2, 0.1), (3, 0.15)])
-def test_estimated_threshold_is_within_10_percent_from_raw_events(scenes, seed, threshold):
-    blur, sharp, ev = scenes[(seed, threshold)]
-    out, c = edi_deblur(blur, ev.x, ev.y, ev.t, ev.p, *EXPOSURE)
-    assert abs(c - threshold) <= 0.1 * threshold, c
-    assert psnr(out, sharp) > psnr(blur, sharp) + 6
+def relative_errors(estimates):
+    return {key: abs(c / key[1] - 1) for key, c in estimates.items() if not np.isnan(c)}
 
 
-def test_estimated_thresholds_per_frame_from_scer(scenes):
-    keys = [(0, 0.1), (3, 0.15)]
+def test_scenes_without_enough_events_get_no_estimate(scenes):
+    """A scene whose motion fires events in fewer than MIN_PIXELS pixels carries no information about c: NaN."""
+    few = [key for key, (_, _, ev) in scenes.items() if event_pixels(ev) < MIN_PIXELS]
+    assert few == [(4, 0.1), (4, 0.15), (4, 0.2)]  # seed 4 moves 0.13 px: 4, 0 and 0 events
+    for key in few:
+        blur, _, ev = scenes[key]
+        out, c = edi_deblur(blur, ev.x, ev.y, ev.t, ev.p, *EXPOSURE)
+        assert np.isnan(c)
+        if ev.t.size == 0:
+            np.testing.assert_array_equal(out, blur)
+
+
+def test_estimated_threshold_on_the_whole_scene_set_from_raw_events(scenes):
+    """Every scene of the fixed set with events in >= MIN_PIXELS pixels gets an estimate. Measured: 17 of the 21
+    within 10 % of the true threshold (the others 12-18 % too high), and a latent as good as the true threshold's
+    (within 1.5 dB PSNR)."""
+    estimates, loss = {}, {}
+    for key, (blur, sharp, ev) in scenes.items():
+        out, estimates[key] = edi_deblur(blur, ev.x, ev.y, ev.t, ev.p, *EXPOSURE)
+        assert np.isnan(estimates[key]) == (event_pixels(ev) < MIN_PIXELS), key
+        true, _ = edi_deblur(blur, ev.x, ev.y, ev.t, ev.p, *EXPOSURE, threshold=key[1])
+        loss[key] = psnr(true, sharp) - psnr(out, sharp)
+    errors = relative_errors(estimates)
+    assert len(errors) == 21
+    assert sum(e <= 0.1 for e in errors.values()) >= 17, {key: round(e, 3) for key, e in errors.items()}
+    assert max(errors.values()) <= 0.2, errors
+    assert max(loss[key] for key in errors) < 1.5, loss
+
+
+def test_search_minimises_the_documented_energy(scenes):
+    """The fast search (neighbour pairs near events) finds the minimiser of estimation_energy on whole frames."""
+    blur, _, ev = scenes[(1, 0.15)]
+    grid = np.geomspace(0.05, 1.0, 121)
+    frames = []
+    for c in grid:  # the log latent at exposure start, middle and end, each reconstructed by EDI itself
+        frames.append([np.log(edi_deblur(blur, ev.x, ev.y, ev.t, ev.p, *EXPOSURE, threshold=c, t_ref=t)[0])
+                       for t in (EXPOSURE[0], np.mean(EXPOSURE), EXPOSURE[1])])
+    energies = estimation_energy(torch.from_numpy(np.array(frames)))
+    _, found = edi_deblur(blur, ev.x, ev.y, ev.t, ev.p, *EXPOSURE)
+    assert found == pytest.approx(grid[int(energies.argmin())], rel=0.03)
+
+
+@pytest.mark.parametrize('num_bins, min_within, max_error', [(16, 17, 0.2), (6, 15, 0.25)])
+def test_estimated_thresholds_per_frame_from_scer(scenes, num_bins, min_within, max_error):
+    """The SCER path searches the same energy on the bin-boundary event integral, one threshold per frame of the
+    batch; coarser bins approximate the exposure mean less well. Measured on the 21 informative scenes: 16 bins 17
+    within 10 % (all within 16 %), 6 bins 15 (all within 24 %, mostly too low)."""
+    keys = sorted(scenes)
     blurs = torch.stack([torch.from_numpy(scenes[k][0])[None] for k in keys])
-    reps = torch.stack([torch.from_numpy(scer(e.x, e.y, e.t, e.p, 16, H, W)) for e in (scenes[k][2] for k in keys)])
+    reps = torch.stack([torch.from_numpy(scer(e.x, e.y, e.t, e.p, num_bins, H, W)) if e.t.size else
+                        torch.zeros(num_bins, H, W) for e in (scenes[k][2] for k in keys)])
     _, c = edi_from_scer(blurs, reps)
-    truth = torch.tensor([k[1] for k in keys], dtype=c.dtype)
-    assert torch.all((c - truth).abs() <= 0.1 * truth), c
+    estimates = dict(zip(keys, c.tolist()))
+    assert [k for k in keys if np.isnan(estimates[k])] == [(4, 0.1), (4, 0.15), (4, 0.2)]
+    errors = relative_errors(estimates)
+    assert sum(e <= 0.1 for e in errors.values()) >= min_within, errors
+    assert max(errors.values()) <= max_error, errors
 
 
 # -- the registered network ---------------------------------------------------------------------------------------
@@ -196,14 +249,20 @@ def test_bad_input_raises_clear_errors():
         build_network({'type': 'EDI', 'c_range': [0.5, 0.1]})
     with pytest.raises(ValueError, match='energy'):
         build_network({'type': 'EDI', 'energy': 'entropy'})
+    with pytest.raises(ValueError, match='power'):
+        build_network({'type': 'EDI', 'power': 1.5})
+    with pytest.raises(ValueError, match='power'):
+        edi_from_scer(x, torch.zeros(1, 6, 8, 8), power=0)
     with pytest.raises(ValueError, match='t_ref'):
         edi_deblur(np.ones((4, 4)), [0], [0], [0.5], [1], 0.0, 1.0, threshold=0.2, t_ref=2.0)
 
 
-def test_test_py_evaluates_edi_and_writes_the_metrics_csv(tmp_path):
+@pytest.mark.parametrize('threshold', ['0.2', '~'])
+def test_test_py_evaluates_edi_and_writes_the_metrics_csv(tmp_path, threshold):
     opt = REPO_ROOT / 'options' / 'test' / 'Synthetic' / 'EDI.yml'
     cmd = [sys.executable, str(REPO_ROOT / 'basicsr' / 'test.py'), '-opt', str(opt), '--force_yml',
-           f'path:root={tmp_path}', 'datasets:test:num_samples=2', 'datasets:test:size=[32, 40]', 'num_gpu=0']
+           f'path:root={tmp_path}', 'datasets:test:num_samples=2', 'datasets:test:size=[32, 40]', 'num_gpu=0',
+           f'network_g:threshold={threshold}']
     proc = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     res = tmp_path / 'results' / 'EDI_synthetic'

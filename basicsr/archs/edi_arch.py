@@ -26,17 +26,20 @@ class EDI(nn.Module):
     ``is_train: false``). Tests that train or back-propagate through every registered network skip it (there is
     no parameter to receive a gradient); its output is differentiable in ``x`` for a fixed threshold.
 
-    After each forward, ``last_threshold`` holds the thresholds used, a (N,) tensor.
+    After each forward, ``last_threshold`` holds the thresholds used, a (N,) tensor; an estimate is NaN for a frame
+    with too few events to tell thresholds apart (fewer than ``min_pixels`` pixels with events), whose output is then
+    the blurry frame (no correction).
 
     Args:
         threshold (float | None): Contrast threshold (log intensity per event); None estimates it per frame.
             Default: None.
         c_range (tuple[float, float]): Search interval of the estimate. Default: (0.05, 1.0).
         num_grid (int): Geometric grid points of the search. Default: 16.
-        num_iters (int): Golden-section iterations of the search. Default: 20.
-        energy (str): Search energy: ``'sparsity'`` (default) or ``'tv'`` (see
-            :func:`basicsr.events.edi.threshold_energy`).
-        mean_weight (float): Brightness term weight of the ``'sparsity'`` energy. Default: 10.
+        num_iters (int): Golden-section iterations of the search. Default: 12.
+        energy (str): Search energy: ``'sharpness'`` (default) or ``'tv'`` (see
+            :func:`basicsr.events.edi.estimation_energy`).
+        power (float): Exponent of the ``'sharpness'`` energy, in (0, 1]. Default: 0.6.
+        min_pixels (int): Fewest pixels with events for an estimate. Default: 16.
         keep_middle (bool): The event input is the (B + 1)-channel SCER with a zero middle channel. Default: False.
         gamma (float): Exponent mapping the input image to linear intensity. Default: 1.
         eps (float): Floor of the denominator and of the image before ``** gamma``. Default: 1e-6.
@@ -45,8 +48,8 @@ class EDI(nn.Module):
     io = {'inputs': {'x': 'frame', 'event': 'voxel'}, 'outputs': ['out'], 'result': 'out', 'gt': 'frame_gt'}
     size_multiple = 1
 
-    def __init__(self, threshold=None, c_range=(0.05, 1.0), num_grid=16, num_iters=20, energy='sparsity',
-                 mean_weight=10.0, keep_middle=False, gamma=1.0, eps=1e-6):
+    def __init__(self, threshold=None, c_range=(0.05, 1.0), num_grid=16, num_iters=12, energy='sharpness', power=0.6,
+                 min_pixels=16, keep_middle=False, gamma=1.0, eps=1e-6):
         super().__init__()
         self.threshold = check_threshold(threshold, 'EDI: threshold')
         lo, hi = (float(v) for v in c_range)
@@ -54,6 +57,10 @@ class EDI(nn.Module):
             raise ValueError(f'EDI: c_range must satisfy 0 < c_min < c_max, got {c_range!r}')
         if energy not in ENERGIES:
             raise ValueError(f'EDI: energy must be one of {ENERGIES}, got {energy!r}')
+        if isinstance(power, bool) or not isinstance(power, (int, float)) or not 0 < power <= 1:
+            raise ValueError(f'EDI: power must be a number in (0, 1], got {power!r}')
+        if int(min_pixels) < 1:
+            raise ValueError(f'EDI: min_pixels must be >= 1, got {min_pixels}')
         if not gamma > 0:
             raise ValueError(f'EDI: gamma must be > 0, got {gamma}')
         if int(num_grid) < 3 or int(num_iters) < 0:
@@ -62,7 +69,8 @@ class EDI(nn.Module):
         self.num_grid = int(num_grid)
         self.num_iters = int(num_iters)
         self.energy = energy
-        self.mean_weight = float(mean_weight)
+        self.power = float(power)
+        self.min_pixels = int(min_pixels)
         self.keep_middle = bool(keep_middle)
         self.gamma = float(gamma)
         self.eps = float(eps)
@@ -83,7 +91,7 @@ class EDI(nn.Module):
                              f'{tuple(event.shape)}')
         linear = x.clamp_min(self.eps) ** self.gamma if self.gamma != 1 else x
         out, c = edi_from_scer(linear, event, self.threshold, self.keep_middle, self.c_range, self.num_grid,
-                               self.num_iters, self.energy, self.mean_weight, self.eps)
+                               self.num_iters, self.energy, self.power, self.min_pixels, self.eps)
         self.last_threshold = c.detach()
         if self.gamma != 1:
             out = out.clamp_min(0) ** (1 / self.gamma)
