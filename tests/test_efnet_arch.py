@@ -132,7 +132,7 @@ def test_without_mask_only_emgc_lacks_gradient_and_anchor_term_fixes_it():
 def test_seven_channel_event_error_explains_keep_middle():
     net = EFNet(wf=8)
     x, event, _ = _small_inputs(ev_chn=7)
-    with pytest.raises(ValueError, match='keep_middle'):
+    with pytest.raises(ValueError, match=r'keep_middle.*index 3'):
         net(x, event)
 
 

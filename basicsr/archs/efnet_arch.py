@@ -98,12 +98,12 @@ class EFNet(nn.Module):
             raise ValueError(f'EFNet: event must be (N, ev_chn, H, W) matching x {tuple(x.shape)}, '
                              f'got {tuple(event.shape)}')
         if event.shape[1] != self.ev_chn:
-            hint = ''
-            if event.shape[1] == self.ev_chn + 1:
-                hint = (f' A {event.shape[1]}-channel SCER is the keep_middle variant (an all-zero middle channel '
-                        f'between the left and right halves); the released checkpoints use {self.ev_chn} channels: '
-                        f'recompute with scer(..., keep_middle=False) or drop the middle channel '
-                        f'(index {self.ev_chn // 2}).')
+            hint = (' SCER has 6 channels; its keep_middle variant adds an all-zero middle channel (7); the released '
+                    'checkpoints use 6.')
+            if event.shape[1] == 7 and self.ev_chn == 6:
+                hint = (' A 7-channel SCER is the keep_middle variant (an all-zero middle channel between the left '
+                        'and right halves, written by the reference GoPro script); the released checkpoints use 6 '
+                        'channels: recompute with scer(..., keep_middle=False) or drop the middle channel (index 3).')
             raise ValueError(f'EFNet: event has {event.shape[1]} channels but the network was built with '
                              f'ev_chn={self.ev_chn}.{hint}')
         if mask is not None and (mask.dim() != 4 or mask.shape[0] != n or mask.shape[1] != 1
