@@ -37,7 +37,7 @@ SOURCES = {
 }
 FULL = {'train_size': [96, 96], 'test_size': [128, 176], 'train_per_source': 12, 'test_per_source': 3,
         'subframes': 17, 'blur_length': [6.0, 16.0], 'threshold': 0.2, 'sigma_threshold': 0.02, 'num_bins': 6,
-        'iters': 1500, 'wf': 16}
+        'iters': 1000, 'wf': 16}
 QUICK = dict(FULL, train_size=[48, 48], test_size=[40, 56], train_per_source=2, test_per_source=2, iters=4, wf=8)
 METHODS = [('Blurry input', 'demo_Blurry', 'options/test/Demo/Blurry.yml'),
            ('EDI (no learning)', 'demo_EDI', 'options/test/Demo/EDI.yml'),
@@ -198,7 +198,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--quick', action='store_true', help='tiny data and 4 iterations (smoke test)')
     parser.add_argument('--root', default=REPO, help='base of datasets/, experiments/, results/ (default: repo)')
-    parser.add_argument('--iters', type=int, default=None, help='training iterations (default 1500; quick 4)')
+    parser.add_argument('--iters', type=int, default=None, help='training iterations (default 1000; quick 4)')
     parser.add_argument('--seed', type=int, default=0, help='seed of the demo data')
     args = parser.parse_args(argv)
     cfg = dict(QUICK if args.quick else FULL)

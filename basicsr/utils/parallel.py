@@ -28,8 +28,9 @@ def imap_tasks(func, tasks, workers=None, progress=True, desc=None, unit='task',
         progress (bool): Show a tqdm progress bar with ETA. Default: True.
         desc (str | None): Bar label. Default: None.
         unit (str): Bar unit. Default: ``'task'``.
-        start_method (str | None): ``'fork'``/``'spawn'``/``'forkserver'``; None uses fork where available
-            (cheap, no re-import) else spawn. Use ``'spawn'`` when tasks use CUDA. Default: None.
+        start_method (str | None): ``'spawn'``/``'forkserver'``/``'fork'``; None is spawn: forking a process that
+            already runs threads (torch's OpenMP pool, tqdm's monitor) can deadlock the children, and CUDA needs
+            spawn anyway. Default: None.
         initializer (callable | None): Run once in each worker. Default: :func:`limit_worker_threads`.
         initargs (tuple): Arguments of ``initializer``. Default: ().
 
@@ -48,9 +49,7 @@ def imap_tasks(func, tasks, workers=None, progress=True, desc=None, unit='task',
                 bar.update(1)
                 yield result
             return
-        if start_method is None:
-            start_method = 'fork' if 'fork' in multiprocessing.get_all_start_methods() else 'spawn'
-        ctx = multiprocessing.get_context(start_method)
+        ctx = multiprocessing.get_context(start_method or 'spawn')
         with ctx.Pool(min(workers, len(tasks)), initializer=initializer, initargs=initargs) as pool:
             for result in pool.imap_unordered(func, tasks, chunksize=1):
                 bar.update(1)

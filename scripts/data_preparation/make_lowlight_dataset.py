@@ -410,11 +410,9 @@ def make_dataset(input_dir, output_dir, mode='train', seed=0, workers=None, limi
                 record(make_sample(task))
         else:
             import multiprocessing
-            # fork is cheap and needs no re-import; torch (possibly CUDA) workers need spawn
-            method = 'fork' if cfg['backend'] == 'numpy' and 'fork' in multiprocessing.get_all_start_methods() \
-                else 'spawn'
-            pool = multiprocessing.get_context(method).Pool(workers, initializer=_init_worker,
-                                                            initargs=(cfg['backend'], ))
+            # spawn: forking a process that already runs threads (torch, tqdm) can deadlock; CUDA needs it too
+            pool = multiprocessing.get_context('spawn').Pool(workers, initializer=_init_worker,
+                                                             initargs=(cfg['backend'], ))
             with pool:
                 for rec in pool.imap_unordered(make_sample, todo, chunksize=1):
                     record(rec)
