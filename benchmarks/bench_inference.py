@@ -2,8 +2,11 @@
 
 Usage::
 
-    python benchmarks/bench_inference.py [--nets efnet] [--sizes 256x256 720x1280] [--crop 256] [--reps 2]
-                                         [--variants plain fast fast_cl] [--modes whole tiled]
+    python benchmarks/bench_inference.py [--nets efnet lowlight_aps lowlight_rgb] [--sizes 256x256 720x1280]
+                                         [--crop 256] [--reps 2] [--variants plain fast fast_cl] [--modes whole tiled]
+
+By default: EFNet (wf=64) at 256×256 and 720×1280, whole and tiled; the low-light network (init_dim 64, APS and
+hybrid RGB) on the full DAVIS346 frame 260×346 (RGB image 780×1038), whole frame (padded to its 8×40 multiple).
 
 For every network, frame size and mode (``whole`` frame through ``forward_padded``, or ``tiled`` through
 ``forward_tiled`` with ``--crop`` tiles) it runs each variant in a fresh subprocess:
@@ -23,10 +26,11 @@ the forward really touches (activations, oneDNN scratch and reordered buffers, a
 case runs in a fresh process (the peak of a process never goes down). ``tracemalloc`` sees only Python allocations
 and would miss the tensors. ``mem x`` is variant / plain (below 1 = less memory).
 
-Every variant's final output is compared with the ``plain`` one (max |Δ|). Absolute figures depend on whatever else
-the machine is doing; compare the ratios within one run.
+Every variant's final output (EFNet ``out_2``, low-light ``S``) is compared with the ``plain`` one (max |Δ|).
+Absolute figures depend on whatever else the machine is doing; compare the ratios within one run.
 """
 import argparse
+import functools
 import json
 import os
 import resource
@@ -42,6 +46,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from basicsr.archs.efnet_arch import EFNet  # noqa: E402
+from basicsr.archs.lowlight_arch import LowLightEventDeblurNet  # noqa: E402
 from basicsr.models.inference import forward_padded, forward_tiled  # noqa: E402
 
 VARIANTS = ('plain', 'fast', 'fast_cl')
@@ -71,26 +76,37 @@ def make_efnet(height, width, seed=0):
     return net, inputs, net.size_multiple
 
 
-def make_lowlight(height, width, seed=0):
-    """Place for the low-light network (``spec/lowlight.md``), to be filled in by its owner.
-
-    Return the same triple as :func:`make_efnet` (network in eval mode at full size, inputs ``{'E', 'B', 'Bi'}``
-    with ``Bi`` at its own scale, and the size multiple), then add ``'lowlight'`` to :data:`NETWORKS`. The
-    benchmark compares the *last* output of the network between variants.
+def make_lowlight(height, width, seed=0, rgb=False):
+    """Full-width low-light network (init_dim 64, random weights after ``init_weights``) with a sparse voxel grid,
+    a dark blurry APS frame and, for the RGB model, the image at 3× the event resolution.
 
     Args:
-        height (int): Event-frame height.
-        width (int): Event-frame width.
+        height (int): Event / APS frame height.
+        width (int): Event / APS frame width.
         seed (int): Seed of weights and inputs. Default: 0.
+        rgb (bool): Hybrid RGB model (``Bi`` at 3× the frame size). Default: False.
 
     Returns:
-        tuple[nn.Module, dict[str, Tensor], int | tuple[int, int]]: As :func:`make_efnet`.
+        tuple[nn.Module, dict[str, Tensor], tuple[int, int]]: As :func:`make_efnet`.
     """
-    raise NotImplementedError('the low-light network is not wired into bench_inference.py yet: fill in '
-                              'make_lowlight() and add it to NETWORKS')
+    torch.manual_seed(seed)
+    net = LowLightEventDeblurNet(init_dim=64, rgb=rgb)
+    net.init_weights()
+    net.eval()
+    gen = torch.Generator().manual_seed(seed + 1)
+    events = torch.randn(1, 13, height, width, generator=gen)
+    events = events * (torch.rand(1, 13, height, width, generator=gen) < 0.3)
+    aps = torch.rand(1, 1, height, width, generator=gen) * 0.3
+    image = torch.rand(1, 3, 3 * height, 3 * width, generator=gen) * 0.3 if rgb else aps
+    return net, {'E': events, 'B': aps, 'Bi': image}, net.size_multiple
 
 
-NETWORKS = {'efnet': make_efnet}
+NETWORKS = {'efnet': make_efnet, 'lowlight_aps': make_lowlight,
+            'lowlight_rgb': functools.partial(make_lowlight, rgb=True)}
+# Frame sizes and modes measured when --sizes / --modes are not given: EFNet at GoPro and crop sizes; the low-light
+# network on the full DAVIS346 frame (its RGB image is 780×1038), whole frame only (its attention is not local).
+DEFAULTS = {'efnet': ([(256, 256), (720, 1280)], MODES), 'lowlight_aps': ([(260, 346)], ('whole', )),
+            'lowlight_rgb': ([(260, 346)], ('whole', ))}
 
 
 def run_case(net_name, height, width, mode, variant, crop, reps, out_path):
@@ -160,9 +176,10 @@ def _parse_size(text):
 def main():
     """Parses the command line and runs or prints every case."""
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--nets', nargs='+', default=['efnet'], choices=sorted(NETWORKS))
-    parser.add_argument('--sizes', nargs='+', type=_parse_size, default=[(256, 256), (720, 1280)])
-    parser.add_argument('--modes', nargs='+', default=list(MODES), choices=MODES)
+    parser.add_argument('--nets', nargs='+', default=list(NETWORKS), choices=sorted(NETWORKS))
+    parser.add_argument('--sizes', nargs='+', type=_parse_size, default=None,
+                        help='frame sizes HxW (event resolution); default per network (DEFAULTS)')
+    parser.add_argument('--modes', nargs='+', default=None, choices=MODES, help='default per network (DEFAULTS)')
     parser.add_argument('--variants', nargs='+', default=list(VARIANTS), choices=VARIANTS)
     parser.add_argument('--crop', type=int, default=256, help='tile size of the tiled mode')
     parser.add_argument('--reps', type=int, default=2, help='timed forwards per case (1 above 0.5 megapixel)')
@@ -179,10 +196,11 @@ def main():
              f'{"wall x":>7s} {"cpu x":>7s} {"mem x":>7s} {"max|Δ|":>9s}'
     with tempfile.TemporaryDirectory(prefix='bench_inference_') as workdir:
         for net_name in args.nets:
-            for height, width in args.sizes:
+            sizes, modes = args.sizes or DEFAULTS[net_name][0], args.modes or DEFAULTS[net_name][1]
+            for height, width in sizes:
                 reps = 1 if height * width > 500_000 else args.reps
-                for mode in args.modes:
-                    print(header if mode == args.modes[0] else '', flush=True)
+                for mode in modes:
+                    print(header if mode == modes[0] else '', flush=True)
                     plain, plain_out = None, None
                     for variant in variants:
                         print(f'  ... {net_name} {height}x{width} {mode} {variant} ({reps} rep)', flush=True)
