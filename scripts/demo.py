@@ -8,7 +8,7 @@
 3. Evaluates the blurry input, EDI and the trained EFNet through ``basicsr/test.py``.
 4. Writes ``results/demo/results.md`` (PSNR / SSIM table) and ``results/demo/panels.png``.
 
-Usage: ``python scripts/demo.py`` (about 5-10 minutes on a 2-core CPU); ``--quick`` is a one-minute smoke run.
+Usage: ``python scripts/demo.py`` (about 4-5 minutes on a 2-core CPU); ``--quick`` is a one-minute smoke run.
 """
 import argparse
 import csv
