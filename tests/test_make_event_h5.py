@@ -21,8 +21,6 @@ SCRIPT = Path(__file__).resolve().parents[1] / 'scripts' / 'data_preparation' / 
 def mod():
     spec = importlib.util.spec_from_file_location('make_event_h5', SCRIPT)
     module = importlib.util.module_from_spec(spec)
-    if str(SCRIPT.parent) not in sys.path:  # spawned workers import the task functions by module name
-        sys.path.insert(0, str(SCRIPT.parent))
     sys.modules['make_event_h5'] = module  # worker processes find the task functions by module name
     spec.loader.exec_module(module)
     return module

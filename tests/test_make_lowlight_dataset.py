@@ -21,8 +21,6 @@ OPTS = dict(trajectories=2, patch_grid=(4, 5), sub_frames=7, progress=False)
 def maker():
     spec = importlib.util.spec_from_file_location('make_lowlight_dataset', SCRIPT)
     module = importlib.util.module_from_spec(spec)
-    if str(SCRIPT.parent) not in sys.path:  # spawned workers import the task functions by module name
-        sys.path.insert(0, str(SCRIPT.parent))
     sys.modules['make_lowlight_dataset'] = module  # worker processes find make_sample by module name
     spec.loader.exec_module(module)
     return module

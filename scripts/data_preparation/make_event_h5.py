@@ -46,6 +46,8 @@ import zlib
 import numpy as np
 
 sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..', '..')))
+# Spawned pool workers import the task functions by this module's name, whoever imported it.
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 
 from basicsr.events import EventStream, Frame, H5EventReader, event_mask, scer, write_event_h5  # noqa: E402
 from basicsr.events.augment import add_hot_pixels, add_voxel_noise  # noqa: E402

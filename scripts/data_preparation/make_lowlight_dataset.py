@@ -29,6 +29,8 @@ import cv2
 import numpy as np
 
 sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..', '..')))
+# Spawned pool workers import the task functions by this module's name, whoever imported it.
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 
 from basicsr.events import voxel_grid  # noqa: E402
 from basicsr.events.lowlight_noise import add_aps_noise, add_rgb_noise, sample_noise_params  # noqa: E402
