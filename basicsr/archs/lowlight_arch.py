@@ -88,6 +88,7 @@ class LowLightEventDeblurNet(nn.Module):
 
     io = {'inputs': {'E': 'E', 'B': 'B', 'Bi': 'Bi'}, 'outputs': ['F', 'Bi_clean', 'S'], 'result': 'S', 'gt': 'S'}
     size_multiple = (8, 40)
+    prefers_channels_last = False  # NHWC measured no faster on CPU (benchmarks/bench_inference.py)
 
     def __init__(self,
                  init_dim=64,
