@@ -31,6 +31,7 @@ class MultiStepRestartLR(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self):
+        """Returns the learning rate of each parameter group at ``last_epoch``."""
         if self.last_epoch in self.restarts:
             weight = self.restart_weights[self.restarts.index(self.last_epoch)]
             return [group['initial_lr'] * weight for group in self.optimizer.param_groups]
@@ -60,6 +61,7 @@ class CosineAnnealingRestartLR(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self):
+        """Returns the learning rate of each parameter group at ``last_epoch``."""
         idx = next((i for i, end in enumerate(self.cumulative_period) if self.last_epoch <= end),
                    len(self.periods) - 1)
         weight = self.restart_weights[idx]
@@ -89,6 +91,7 @@ class LinearLR(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self):
+        """Returns the learning rate of each parameter group at ``last_epoch``."""
         weight = 1 - self.last_epoch / self.total_iter
         return [weight * group['initial_lr'] for group in self.optimizer.param_groups]
 
@@ -107,6 +110,7 @@ class VibrateLR(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self):
+        """Returns the learning rate of each parameter group at ``last_epoch``."""
         process = self.last_epoch / self.total_iter
         f = 0.1
         if process < 3 / 8:
