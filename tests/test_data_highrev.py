@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from basicsr.data import build_dataset
-from basicsr.events import normalize_nonzero, voxel_grid
+from basicsr.events import normalize_nonzero, scer, voxel_grid
 
 H, W = 10, 14
 
@@ -136,3 +136,13 @@ def test_errors(tmp_path):
         build_dataset(_opt(tmp_path / 'nothing'))
     with pytest.raises(KeyError, match='gt_size'):
         build_dataset(_opt(tmp_path, phase='train', return_gt_frame=False))
+
+
+def test_event_repr_option_selects_the_representation(tmp_path):
+    _make_split(tmp_path)
+    item = build_dataset(_opt(tmp_path, event_repr={'type': 'scer', 'num_bins': 4}))[0]
+    expected = scer(np.array([11, 11, 3, 1]), np.array([2, 2, 7, 1]), np.array([0., 1., 2., 4.]),
+                    np.array([1, 1, -1, 1]), 4, H, W)
+    np.testing.assert_allclose(item['voxel'].numpy(), expected)
+    with pytest.raises(ValueError, match='num_bins must be an even integer'):
+        build_dataset(_opt(tmp_path, event_repr={'type': 'scer', 'num_bins': 5}))

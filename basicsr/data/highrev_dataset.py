@@ -13,7 +13,7 @@ import torch
 from torch.utils import data as data
 
 from basicsr.data.transforms import augment, paired_random_crop
-from basicsr.events import normalize_nonzero, read_highrev_events, read_voxel_npz, voxel_grid
+from basicsr.events import build_representation, normalize_nonzero, read_highrev_events, read_voxel_npz
 from basicsr.utils.img_util import imread
 from basicsr.utils.misc import scandir
 from basicsr.utils.registry import DATASET_REGISTRY
@@ -109,6 +109,8 @@ class NpzPngSingleDeblurDataset(_HighREVBase):
         opt (dict): Options:
             dataroot (str): Split folder with ``blur``, ``sharp`` and ``event`` sub-folders.
             voxel_bins (int): Number of voxel-grid bins. Default: 6.
+            event_repr (dict | None): Representation instead of the voxel grid, by registered name, e.g.
+                ``{type: scer, num_bins: 6}`` (see :func:`basicsr.events.build_representation`). Default: None.
             phase (str): ``train`` enables the ``gt_size`` crop and the flips.
             gt_size (int): Training crop (required in train phase).
             use_hflip (bool): Horizontal flips. Default: False.
@@ -125,7 +127,8 @@ class NpzPngSingleDeblurDataset(_HighREVBase):
     def __init__(self, opt):
         super().__init__(opt)
         self.event_dir = _folder(opt, 'dataroot', 'event')
-        self.voxel_bins = int(opt.get('voxel_bins', 6))
+        self.representation = build_representation(
+            opt.get('event_repr') or {'type': 'voxel_grid', 'num_bins': int(opt.get('voxel_bins', 6))})
         self.time_scale = float(opt.get('time_scale', 1.0))
         self.sort_events = bool(opt.get('sort_events', False))
         chunks = defaultdict(list)
@@ -146,7 +149,7 @@ class NpzPngSingleDeblurDataset(_HighREVBase):
     def _voxel(self, index, height, width):
         events = read_highrev_events(self.chunks[index], height=height, width=width, time_scale=self.time_scale,
                                      drop_last=True, sort=self.sort_events)
-        return voxel_grid(events.x, events.y, events.t, events.p, self.voxel_bins, height, width)
+        return self.representation(events, height, width)
 
 
 @DATASET_REGISTRY.register()
