@@ -189,8 +189,9 @@ class ImageEventRestorationModel(BaseModel):
                 f'Loss is {float(l_total)} at iteration {current_iter} ({values}); training stopped before '
                 'updating the weights. The last saved checkpoint in '
                 f'{self.opt["path"].get("models")} is intact; lower the learning rate or check the data.')
-        # Keeps every parameter in the graph so DDP never meets an unused one (EFNet's EMGC without a mask).
-        l_total = l_total + 0 * sum(p.sum() for p in self.net_g.parameters())
+        if self.opt.get('dist'):
+            # Keeps every parameter in the graph so DDP never meets an unused one (EFNet's EMGC without a mask).
+            l_total = l_total + 0 * sum(p.sum() for p in self.net_g.parameters())
         l_total.backward()
         if self.use_grad_clip:
             torch.nn.utils.clip_grad_norm_(self.net_g.parameters(), self.grad_clip_norm)

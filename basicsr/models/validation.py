@@ -36,7 +36,7 @@ def _as_hwc(img):
     return img[..., None] if img.ndim == 2 else img
 
 
-def metric_options(metrics_opt, device, net_name, logger):
+def metric_options(metrics_opt, device, net_name, logger, notice=True):
     """Prepares the metric options of a run: the 3-D SSIM runs on the model's GPU; EFNet users get a notice.
 
     Args:
@@ -44,12 +44,13 @@ def metric_options(metrics_opt, device, net_name, logger):
         device (torch.device): The model's device.
         net_name (str): Class name of the network.
         logger (logging.Logger): Logger for the notice.
+        notice (bool): Log the SSIM notice (once per model is enough). Default: True.
 
     Returns:
         dict: Metric options (a copy when changed).
     """
     types = {m.get('type') for m in metrics_opt.values()}
-    if net_name == 'EFNet' and 'calculate_ssim' in types and 'calculate_ssim_3d' not in types:
+    if notice and net_name == 'EFNet' and 'calculate_ssim' in types and 'calculate_ssim_3d' not in types:
         logger.info('Notice: calculate_ssim is the standard (2-D) SSIM; the SSIM in EFNet\'s papers is the 3-D '
                     'variant, calculate_ssim_3d. Add it to val.metrics to compare with published numbers.')
     if device.type != 'cuda':
@@ -126,7 +127,9 @@ def run_validation(model, dataloader, current_iter, tb_logger=None, save_img=Fal
     dataset_name = dataset_opt.get('name', 'dataset')
     use_mask = bool(dataset_opt.get('use_mask', False))
     net_name = model.get_bare_model(model.net_g).__class__.__name__
-    metrics_opt = metric_options(val_opt.get('metrics') or {}, model.device, net_name, model.logger)
+    metrics_opt = metric_options(val_opt.get('metrics') or {}, model.device, net_name, model.logger,
+                                 notice=not getattr(model, 'ssim_notice_given', False))
+    model.ssim_notice_given = True
     rgb2bgr = val_opt.get('rgb2bgr', True)
     use_image = val_opt.get('use_image', True)
     rank, world = get_dist_info()
