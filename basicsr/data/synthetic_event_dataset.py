@@ -5,8 +5,8 @@ import torch
 from torch.utils.data import Dataset
 
 from basicsr.events import event_mask, normalize_maxabs, scer
-from basicsr.events.blur_synthesis import event_blur_sample, linear_trajectory
-from basicsr.events.simulator import DVSSimulator
+from basicsr.synthesis.blur_synthesis import event_blur_sample, linear_trajectory
+from basicsr.synthesis.simulator import DVSSimulator
 from basicsr.utils.registry import DATASET_REGISTRY
 
 

@@ -1,15 +1,15 @@
 """Event-deblurring samples from a sharp image: camera motion, blur by averaging, events from the DVS simulator.
 
 The sharp image is treated as linear intensity in [0, 1]. Sub-frames follow a camera trajectory (see
-:mod:`basicsr.events.motion`); the blurry frame is their mean, the ground truth is the middle sub-frame (EFNet's
+:mod:`basicsr.synthesis.motion`); the blurry frame is their mean, the ground truth is the middle sub-frame (EFNet's
 GoPro convention) and the events are those the DVS simulator emits on the sub-frames' luminance over the exposure.
 """
 import math
 
 import numpy as np
 
-from basicsr.events.motion import base_trajectory, warp_subframes
-from basicsr.events.simulator import DVSSimulator
+from basicsr.synthesis.motion import base_trajectory, warp_subframes
+from basicsr.synthesis.simulator import DVSSimulator
 
 __all__ = ['linear_trajectory', 'arc_trajectory', 'luminance', 'event_blur_sample']
 
@@ -66,7 +66,7 @@ def event_blur_sample(sharp, traj, rng, exposure=(0.0, 0.01), dn_scale=255.0, si
 
     Args:
         sharp (np.ndarray): (H, W, 3) BGR or (H, W) linear image in [0, 1].
-        traj (np.ndarray): complex (rows, cols, S) trajectory (see :mod:`basicsr.events.motion`), S >= 2.
+        traj (np.ndarray): complex (rows, cols, S) trajectory (see :mod:`basicsr.synthesis.motion`), S >= 2.
         rng (numpy.random.Generator): Generator of the sample (simulator state and noise).
         exposure (tuple[float, float]): Exposure start and end in seconds. Default: (0, 0.01).
         dn_scale (float): Digital numbers of intensity 1 for the simulator (the sensor sees a scaled copy of the
