@@ -16,10 +16,12 @@ from basicsr.events.augment import (add_hot_pixel_events, add_hot_pixels, add_vo
                                     rot90_rep, vflip_events, vflip_rep)
 from basicsr.events.efnet_h5 import EFNetH5Writer, efnet_frame, efnet_mask, write_efnet_h5
 from basicsr.events.event_files import EVENT_FILE_FORMATS, read_events, write_events
+from basicsr.events.event_input import EventInputSpec, build_event_input
 from basicsr.events.h5_io import H5EventReader, read_h5_events, write_event_h5
 from basicsr.events.npz_io import (HIGHREV_SIZE, highrev_chunk_paths, read_highrev_chunk, read_highrev_events,
                                    read_voxel_npz, write_highrev_chunk, write_voxel_npz)
-from basicsr.events.repr_registry import EVENT_REPR_REGISTRY, SCERRepr, VoxelGridRepr, build_representation
+from basicsr.events.repr_registry import (EVENT_REPR_REGISTRY, SCERRepr, VoxelGridRepr, build_representation,
+                                         get_normalizer)
 from basicsr.events.representations import (check_num_bins, event_mask, normalize_maxabs, normalize_nonzero, scer,
                                             voxel_grid)
 from basicsr.events.stream import (EventFormatError, EventStream, Frame, concatenate_streams, to_canonical,
@@ -31,7 +33,8 @@ __all__ = [
     'EFNetH5Writer', 'efnet_frame', 'efnet_mask', 'write_efnet_h5',
     'EventStream', 'Frame', 'EventFormatError', 'to_canonical', 'validate_events', 'concatenate_streams',
     'voxel_grid', 'scer', 'event_mask', 'normalize_nonzero', 'normalize_maxabs', 'check_num_bins',
-    'EVENT_REPR_REGISTRY', 'build_representation', 'VoxelGridRepr', 'SCERRepr', 'read_events', 'write_events',
+    'EVENT_REPR_REGISTRY', 'build_representation', 'get_normalizer', 'VoxelGridRepr', 'SCERRepr',
+    'EventInputSpec', 'build_event_input', 'read_events', 'write_events',
     'EVENT_FILE_FORMATS', 'H5EventReader', 'read_h5_events', 'write_event_h5', 'read_text_events',
     'write_text_events', 'read_npy_events', 'write_npy_events', 'HIGHREV_SIZE', 'highrev_chunk_paths',
     'read_highrev_chunk', 'read_highrev_events', 'write_highrev_chunk', 'read_voxel_npz', 'write_voxel_npz',
