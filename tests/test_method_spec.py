@@ -12,7 +12,7 @@ import torch
 from basicsr.archs import build_network, build_image_inputs, method_spec, network_options, recognise_checkpoint
 from basicsr.archs.method_spec import declaring_networks
 from basicsr.events import EventFormatError, EventInputSpec, EventStream, build_event_input
-from basicsr.models.deblur_methods import method_batch, options_from_state_dict, recognise_state_dict
+from basicsr.models.deblur_methods import load_method, method_batch, options_from_state_dict, recognise_state_dict
 from basicsr.utils.registry import ARCH_REGISTRY
 
 H, W = 16, 40
@@ -166,6 +166,25 @@ def test_recognise_small_checkpoint_and_read_width_back(name, opts):
     assert {k: v for k, v in match.options.items() if k in opts} == opts
     assert match.options == options_from_state_dict(name, state)
     build_network({'type': name, **match.options}).load_state_dict(state, strict=True)
+
+
+def test_stored_config_gives_the_options_the_shapes_do_not_fix(tmp_path):
+    """A converted low-light checkpoint stores the reference config; its grid reaches the options as in
+    ``load_method`` today, the shapes still win for what they fix."""
+    net = build_network({'type': 'LowLightEventDeblurNet', 'init_dim': 32, 'grid': (4, 5)})
+    config = {'model': {'type': 'DefaultModel', 'args': {'grid': [4, 5], 'init_dim': 64}}}
+    path = str(tmp_path / 'll.pth')
+    torch.save({'params': net.state_dict(), 'config': config}, path)
+    loaded = load_method('LowLightEventDeblurNet', path)
+    match = recognise_checkpoint(net.state_dict(), config)
+    assert match.options['grid'] == [4, 5] and match.options['init_dim'] == 32
+    rebuilt = build_network({'type': match.name, **match.options})
+    assert rebuilt.grid == loaded.grid == (4, 5) and rebuilt.init_dim == loaded.init_dim
+    assert method_spec(match.name, match.options).size_multiple == loaded.size_multiple == (8, 40)
+    assert recognise_checkpoint(net.state_dict()).options.get('grid') is None
+    assert recognise_checkpoint(net.state_dict(), {'model': 'not a dict'}).options.get('grid') is None
+    assert 'convert_checkpoint.py' in method_spec('DefaultModel').checkpoint_help
+    assert method_spec('EFNet').checkpoint_help == '' and method_spec('EDI').needs_checkpoint is False
 
 
 def test_unknown_state_dicts_are_not_recognised():

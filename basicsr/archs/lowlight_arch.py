@@ -92,6 +92,8 @@ class LowLightEventDeblurNet(nn.Module):
     size_multiple = (8, 40)
     prefers_channels_last = False  # NHWC measured no faster on CPU (benchmarks/bench_inference.py)
     checkpoint_keys = ('E_feature_extraction', 'B_edge_feature_extraction', 'Bi_denoise', 'fuse2')
+    checkpoint_help = ('The reference low-light checkpoints (final.pth, final_rgb.pth) must be converted first: '
+                       'python scripts/convert_checkpoint.py final.pth lowlight_aps.pth')
 
     @classmethod
     def inference_spec(cls, options):
@@ -116,7 +118,23 @@ class LowLightEventDeblurNet(nn.Module):
         grid = tuple(int(g) for g in options['grid'])
         return MethodSpec(name=cls.__name__, events=voxel, images=images,
                           size_multiple=(math.lcm(8, grid[0]), math.lcm(8, grid[1])), output_rgb=rgb,
-                          variant='RGB' if rgb else 'APS', checkpoint_keys=cls.checkpoint_keys)
+                          variant='RGB' if rgb else 'APS', checkpoint_keys=cls.checkpoint_keys,
+                          checkpoint_help=cls.checkpoint_help)
+
+    @classmethod
+    def options_from_config(cls, config):
+        """Reads ``grid`` from the reference ``config`` that ``scripts/convert_checkpoint.py`` stores beside the
+        weights (the shapes do not fix it).
+
+        Args:
+            config (dict | None): ``checkpoint['config']``; anything else gives no options.
+
+        Returns:
+            dict: ``{'grid': ...}`` when the config names it, else empty.
+        """
+        model = config.get('model') if isinstance(config, dict) else None
+        args = model.get('args') if isinstance(model, dict) else None
+        return {'grid': args['grid']} if isinstance(args, dict) and 'grid' in args else {}
 
     @classmethod
     def options_from_state_dict(cls, state):

@@ -7,7 +7,9 @@ A registered network class that can deblur recordings declares (all class-level)
   size multiple, for the constructor ``options`` (every argument present, defaults filled in);
 - ``checkpoint_keys``: top-level state-dict names that identify its checkpoints (empty: no parameters);
 - ``options_from_state_dict(state) -> dict`` (classmethod, when it has parameters): the constructor options the
-  weights fix, read from the shapes.
+  weights fix, read from the shapes;
+- optionally ``options_from_config(config) -> dict`` (classmethod): options read from a ``config`` stored beside
+  the weights, and ``checkpoint_help``: a sentence added to checkpoint-loading errors.
 
 :func:`method_spec` and :func:`recognise_checkpoint` look these up through ``ARCH_REGISTRY`` (aliases included),
 so code outside ``basicsr/archs`` never names a particular network.
@@ -22,7 +24,7 @@ from basicsr.events.event_input import EventInputSpec
 from basicsr.utils.registry import ARCH_REGISTRY
 
 __all__ = ['ImageInput', 'MethodSpec', 'CheckpointMatch', 'network_options', 'method_spec', 'recognise_checkpoint',
-           'declaring_networks', 'build_image_inputs']
+           'checkpoint_options', 'declaring_networks', 'build_image_inputs']
 
 IMAGE_SOURCES = ('image', 'aps')
 
@@ -74,6 +76,7 @@ class MethodSpec:
         variant (str): Short description of the configuration, e.g. ``'RGB'``; empty for none. Default: ``''``.
         checkpoint_keys (tuple[str, ...]): Top-level state-dict names of its checkpoints; empty for a network
             without parameters (then no checkpoint is loaded). Default: ().
+        checkpoint_help (str): Sentence added to errors when its checkpoint cannot be loaded. Default: ``''``.
     """
 
     name: str
@@ -83,6 +86,7 @@ class MethodSpec:
     output_rgb: bool = False
     variant: str = ''
     checkpoint_keys: tuple = ()
+    checkpoint_help: str = ''
 
     def __post_init__(self):
         object.__setattr__(self, 'images', tuple(self.images))
@@ -176,7 +180,7 @@ def declaring_networks():
     return sorted({cls.__name__ for _, cls in ARCH_REGISTRY if hasattr(cls, 'inference_spec')})
 
 
-def recognise_checkpoint(state):
+def recognise_checkpoint(state, config=None):
     """Tells which registered network a state dict belongs to, and the options its shapes fix.
 
     Every registered class with ``checkpoint_keys`` is scored by how many of them are top-level names of the
@@ -184,9 +188,11 @@ def recognise_checkpoint(state):
 
     Args:
         state (dict): State dict (``module.`` prefixes already removed).
+        config (dict | None): ``config`` stored beside the weights, if any. Default: None.
 
     Returns:
-        CheckpointMatch | None: ``(name, options)``, or None for an unknown network.
+        CheckpointMatch | None: ``(name, options)`` with the options of :func:`checkpoint_options`, or None for
+        an unknown network.
     """
     tops = {k.split('.', 1)[0] for k in state}
     best, best_score = None, 0
@@ -197,7 +203,24 @@ def recognise_checkpoint(state):
             best, best_score = cls, score
     if best is None:
         return None
-    return CheckpointMatch(best.__name__, best.options_from_state_dict(state))
+    return CheckpointMatch(best.__name__, checkpoint_options(best.__name__, state, config))
+
+
+def checkpoint_options(name, state, config=None):
+    """The constructor options a checkpoint of a given network fixes: from the stored ``config`` (when the class
+    reads one), overridden by those read from the weights' shapes.
+
+    Args:
+        name (str): Registered name or alias of the network.
+        state (dict): Its state dict.
+        config (dict | None): ``config`` stored beside the weights, if any. Default: None.
+
+    Returns:
+        dict: Constructor options (only those the checkpoint determines).
+    """
+    cls = ARCH_REGISTRY.get(name)
+    from_config = cls.options_from_config(config) if hasattr(cls, 'options_from_config') else {}
+    return {**from_config, **cls.options_from_state_dict(state)}
 
 
 def build_image_inputs(spec, image, aps=None):
