@@ -10,9 +10,10 @@ import pytest
 import torch
 
 from basicsr.archs import build_network, build_image_inputs, method_spec, network_options, recognise_checkpoint
-from basicsr.archs.method_spec import declaring_networks
+from basicsr.archs.method_spec import check_image_sizes, declaring_networks
 from basicsr.events import EventFormatError, EventInputSpec, EventStream, build_event_input
-from basicsr.models.deblur_methods import load_method, method_batch, options_from_state_dict, recognise_state_dict
+from basicsr.models.deblur_methods import (InferenceError, check_frame_size, load_method, method_batch,
+                                           options_from_state_dict, recognise_state_dict)
 from basicsr.utils.registry import ARCH_REGISTRY
 
 H, W = 16, 40
@@ -226,3 +227,36 @@ print(match.name, match.options['width'], match.options['bins'], method_spec(*ma
     out = subprocess.run([sys.executable, '-c', code], cwd=repo_root, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ['TinyNet', '6', '7', '7']
+
+
+SIZE_CASES = [  # (name, options, image shape, APS shape)
+    ('EFNet', {}, (H, W, 3), None),
+    ('EFNet', {}, (H - 2, W, 3), None),
+    ('EDI', {}, (H, W + 1), None),
+    ('LowLightEventDeblurNet', {}, (H, W), None),
+    ('LowLightEventDeblurNet', {'rgb': True}, (3 * H, 3 * W, 3), (H, W)),
+    ('LowLightEventDeblurNet', {'rgb': True}, (2 * H, 2 * W, 3), (H, W)),
+    ('LowLightEventDeblurNet', {'rgb': True}, (3 * H, 3 * W, 3), None),
+    ('LowLightEventDeblurNet', {'rgb': True}, (3 * H, 3 * W, 3), (H, W + 2)),
+    ('LowLightEventDeblurNet', {'rgb': True}, (H, W, 3), (H, W + 2)),
+]
+
+
+@pytest.mark.parametrize('case', range(len(SIZE_CASES)))
+def test_size_check_agrees_with_check_frame_size(case):
+    name, opts, shape, aps_shape = SIZE_CASES[case]
+    spec = method_spec(name, opts)
+    try:
+        check_frame_size(shape, (H, W), bool(opts.get('rgb')), aps_shape)
+        expected = None
+    except InferenceError as err:
+        expected = str(err)
+    if expected is None:
+        check_image_sizes(spec, (H, W), shape, aps_shape)
+        return
+    with pytest.raises(ValueError) as info:
+        check_image_sizes(spec, (H, W), shape, aps_shape)
+    # The same sizes are named (the wording differs only in naming the network instead of "the RGB model").
+    numbers = [f'{a}x{b}' for a, b in [shape[:2], (H, W), (3 * H, 3 * W)] + ([aps_shape[:2]] if aps_shape else [])]
+    for n in numbers:
+        assert (n in expected) == (n in str(info.value)), (n, expected, str(info.value))

@@ -6,11 +6,12 @@ keys) beside its ``io``; :mod:`basicsr.archs.method_spec` holds the declaration 
 import copy
 
 from basicsr.archs.method_spec import (CheckpointMatch, ImageInput, MethodSpec, build_image_inputs,
-                                       checkpoint_options, method_spec, network_options, recognise_checkpoint)
+                                       check_image_sizes, checkpoint_options, method_spec, network_options,
+                                       recognise_checkpoint)
 from basicsr.utils.registry import ARCH_REGISTRY
 
 __all__ = ['build_network', 'method_spec', 'recognise_checkpoint', 'checkpoint_options', 'network_options',
-           'build_image_inputs', 'MethodSpec', 'ImageInput', 'CheckpointMatch']
+           'build_image_inputs', 'check_image_sizes', 'MethodSpec', 'ImageInput', 'CheckpointMatch']
 
 
 def build_network(opt):

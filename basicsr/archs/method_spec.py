@@ -24,7 +24,7 @@ from basicsr.events.event_input import EventInputSpec
 from basicsr.utils.registry import ARCH_REGISTRY
 
 __all__ = ['ImageInput', 'MethodSpec', 'CheckpointMatch', 'network_options', 'method_spec', 'recognise_checkpoint',
-           'checkpoint_options', 'declaring_networks', 'build_image_inputs']
+           'checkpoint_options', 'declaring_networks', 'build_image_inputs', 'check_image_sizes']
 
 IMAGE_SOURCES = ('image', 'aps')
 
@@ -253,3 +253,38 @@ def build_image_inputs(spec, image, aps=None):
             img = img[:, :, ::-1]
         batch[inp.key] = np.ascontiguousarray(img.transpose(2, 0, 1))
     return batch
+
+
+def check_image_sizes(spec, sensor_shape, image_shape, aps_shape=None, image_name='image', events_name='events'):
+    """Checks the frame to deblur (and the APS frame) against the event sensor, as the declaration requires.
+
+    Args:
+        spec (MethodSpec): The network's declaration.
+        sensor_shape (tuple[int, int]): Event sensor (H, W).
+        image_shape (tuple): Shape of the frame to deblur, (H, W[, C]).
+        aps_shape (tuple | None): Shape of the APS frame, for declarations with an ``aps`` input. Default: None.
+        image_name (str): Named in errors. Default: ``'image'``.
+        events_name (str): Named in errors. Default: ``'events'``.
+
+    Raises:
+        ValueError: Naming both sizes and the expected one, or the missing APS frame.
+    """
+    h, w = (int(v) for v in sensor_shape)
+    for inp in sorted(spec.images, key=lambda i: i.source == 'aps'):  # the frame to deblur first
+        if inp.source == 'aps':
+            if aps_shape is None:
+                raise ValueError(f'{spec.description} also needs the gray APS frame at the event resolution '
+                                 f'({h}x{w})')
+            ah, aw = tuple(aps_shape)[:2]
+            if (ah, aw) != (h, w):
+                raise ValueError(f'APS frame is {ah}x{aw}, but the event sensor of {events_name} is {h}x{w}; '
+                                 'expected the same size')
+            continue
+        ih, iw = tuple(image_shape)[:2]
+        s = inp.scale
+        if s != 1 and (ih, iw) != (s * h, s * w):
+            raise ValueError(f'{image_name}: image is {ih}x{iw}, but {spec.description} needs exactly {s}x the event '
+                             f'sensor of {events_name} ({h}x{w}): {s * h}x{s * w}')
+        if s == 1 and (ih, iw) != (h, w):
+            raise ValueError(f'{image_name}: frame is {ih}x{iw}, but the event sensor of {events_name} is {h}x{w}; '
+                             'expected the same size (crop or resize the frame, or give the right event file)')
