@@ -91,7 +91,7 @@ class _LowLightBase(data.Dataset):
         self.rgb = bool(opt.get('rgb', False))
         self.sources = sources(self.rgb)
         name = opt.get('name')
-        self.representation, self.normalize = None, normalize_nonzero
+        self.representation = self.normalize = None
         if opt.get('event_repr') is not None:
             self._set_representation(opt['event_repr'], name)
         self.stems = _list_stems(self.root, self.sources['E'][0], '.npy', name)
