@@ -25,9 +25,9 @@ ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..'))
 sys.path.insert(0, ROOT)
 
 from basicsr.events import voxel_grid  # noqa: E402
-from basicsr.events.lowlight_noise import add_aps_noise, add_rgb_noise, sample_noise_params  # noqa: E402
-from basicsr.events.motion import base_trajectory, patchwise_trajectory, synthesize_blur  # noqa: E402
-from basicsr.events.simulator import DVSSimulator, lin_log  # noqa: E402
+from basicsr.synthesis.lowlight_noise import add_aps_noise, add_rgb_noise, sample_noise_params  # noqa: E402
+from basicsr.synthesis.motion import base_trajectory, patchwise_trajectory, synthesize_blur  # noqa: E402
+from basicsr.synthesis.simulator import DVSSimulator, lin_log  # noqa: E402
 
 RGB_SIZE = (768, 960)
 REFERENCE_SECONDS = (20.0, 34.0)  # the original generator per sample on this 2-core machine (issue 6)

@@ -26,8 +26,9 @@ from tqdm import tqdm
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, REPO)
 
-from basicsr.events import DVSSimulator, efnet_frame, event_frame, event_mask, scer, write_efnet_h5  # noqa: E402
-from basicsr.events.blur_synthesis import arc_trajectory, event_blur_sample  # noqa: E402
+from basicsr.events import efnet_frame, event_frame, event_mask, scer, write_efnet_h5  # noqa: E402
+from basicsr.synthesis import DVSSimulator  # noqa: E402
+from basicsr.synthesis.blur_synthesis import arc_trajectory, event_blur_sample  # noqa: E402
 from basicsr.utils.img_util import make_panel  # noqa: E402
 
 SOURCES = {

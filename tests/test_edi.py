@@ -9,11 +9,11 @@ import pytest
 import torch
 
 from basicsr.archs import build_network
-from basicsr.events.blur_synthesis import event_blur_sample, linear_trajectory
+from basicsr.synthesis.blur_synthesis import event_blur_sample, linear_trajectory
 from basicsr.events import scer
 from basicsr.events.edi import (edi_deblur, edi_from_scer, edi_latent, estimation_energy, event_steps, scer_offsets,
                                 search_threshold, trapezoid_weights)
-from basicsr.events.simulator import DVSSimulator
+from basicsr.synthesis.simulator import DVSSimulator
 from basicsr.utils.registry import ARCH_REGISTRY
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

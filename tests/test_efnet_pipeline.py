@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from basicsr.events import efnet_frame, event_mask, scer, write_efnet_h5
-from basicsr.events.blur_synthesis import event_blur_sample, linear_trajectory
+from basicsr.synthesis.blur_synthesis import event_blur_sample, linear_trajectory
 from basicsr.data.synthetic_event_dataset import random_texture
 from pipeline_utils import REPO_ROOT, run
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from basicsr.events import voxel_grid
-from basicsr.events.lowlight_noise import add_aps_noise, add_rgb_noise, bayer_mosaic, sample_noise_params
+from basicsr.synthesis.lowlight_noise import add_aps_noise, add_rgb_noise, bayer_mosaic, sample_noise_params
 
 SCRIPT = Path(__file__).resolve().parents[1] / 'scripts' / 'data_preparation' / 'make_lowlight_dataset.py'
 OPTS = dict(trajectories=2, patch_grid=(4, 5), sub_frames=7, progress=False)

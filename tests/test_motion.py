@@ -1,4 +1,4 @@
-"""Tests of camera trajectories, patch-wise warping, flow and kernels (basicsr.events.motion)."""
+"""Tests of camera trajectories, patch-wise warping, flow and kernels (basicsr.synthesis.motion)."""
 
 import math
 
@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from basicsr.events.motion import (base_trajectory, patchwise_trajectory, patchwise_kernel_map, synthesize_blur,
+from basicsr.synthesis.motion import (base_trajectory, patchwise_trajectory, patchwise_kernel_map, synthesize_blur,
                                    trajectory_flow, trajectory_kernel, warp_subframes)
 
 

@@ -1,11 +1,11 @@
-"""Tests of the vectorised DVS simulator (basicsr.events.simulator)."""
+"""Tests of the vectorised DVS simulator (basicsr.synthesis.simulator)."""
 
 import math
 
 import numpy as np
 import pytest
 
-from basicsr.events.simulator import DVSSimulator, lin_log
+from basicsr.synthesis.simulator import DVSSimulator, lin_log
 
 H, W = 48, 60
 BACKENDS = ['numpy', 'torch']

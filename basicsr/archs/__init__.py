@@ -1,9 +1,17 @@
-"""Registered networks (``*_arch.py``) and :func:`build_network`."""
+"""Registered networks (``*_arch.py``), :func:`build_network` and the inference declarations of the networks.
+
+A network class declares what inference needs (event representation, image inputs, size multiple, checkpoint
+keys) beside its ``io``; :mod:`basicsr.archs.method_spec` holds the declaration types and the generic look-ups.
+"""
 import copy
 
+from basicsr.archs.method_spec import (CheckpointMatch, ImageInput, MethodSpec, build_image_inputs,
+                                       check_image_sizes, checkpoint_options, method_spec, network_options,
+                                       recognise_checkpoint)
 from basicsr.utils.registry import ARCH_REGISTRY
 
-__all__ = ['build_network']
+__all__ = ['build_network', 'method_spec', 'recognise_checkpoint', 'checkpoint_options', 'network_options',
+           'build_image_inputs', 'check_image_sizes', 'MethodSpec', 'ImageInput', 'CheckpointMatch']
 
 
 def build_network(opt):

@@ -5,10 +5,14 @@ Two image U-Nets and an event encoder (``spec/efnet.md`` §1–§4). The event i
 stage 2, whose encoder receives the stage-1 features through **EMGC** when an event mask is given. The blocks are in
 :mod:`basicsr.archs.efnet_blocks`.
 """
+import re
+
 import torch
 from torch import nn
 
 from basicsr.archs.efnet_blocks import SAM, UNetConvBlock, UNetEVConvBlock, UNetUpBlock, conv3x3
+from basicsr.archs.method_spec import ImageInput, MethodSpec
+from basicsr.events.event_input import EventInputSpec
 from basicsr.utils.registry import ARCH_REGISTRY
 
 __all__ = ['EFNet']
@@ -42,6 +46,46 @@ class EFNet(nn.Module):
     io = {'inputs': {'x': 'frame', 'event': 'voxel', 'mask': 'mask'}, 'outputs': ['out_1', 'out_2'],
           'result': 'out_2', 'gt': 'frame_gt'}
     size_multiple = 4
+    checkpoint_keys = ('conv_ev1', 'down_path_ev', 'down_path_1', 'sam12')
+
+    @classmethod
+    def inference_spec(cls, options):
+        """Inference declaration (``spec/efnet.md`` §5): SCER of the window's events, max-abs normalised on the
+        full frame, plus the event mask of the un-normalised SCER; the frame fed in the channel order it was read
+        in (BGR for OpenCV-read files and event_utils h5 frames), as in training.
+
+        Args:
+            options (dict): Complete constructor options (see :func:`basicsr.archs.method_spec.network_options`).
+
+        Returns:
+            MethodSpec: The declaration.
+        """
+        ev_chn = int(options['ev_chn'])
+        scer = {'type': 'scer', 'num_bins': ev_chn - ev_chn % 2, 'keep_middle': bool(ev_chn % 2),
+                'normalize': 'maxabs'}
+        return MethodSpec(name=cls.__name__, events=EventInputSpec(scer, key='voxel', mask_key='mask'),
+                          images=(ImageInput('frame', channels=int(options['in_chn'])), ),
+                          size_multiple=2**(int(options['depth']) - 1), checkpoint_keys=cls.checkpoint_keys)
+
+    @classmethod
+    def options_from_state_dict(cls, state):
+        """Reads the constructor options the weights fix (``wf``, ``in_chn``, ``ev_chn``, ``depth``) from shapes.
+
+        Args:
+            state (dict): State dict of an EFNet (values with a ``shape``).
+
+        Returns:
+            dict: The options found (only those the shapes determine).
+        """
+        opts = {}
+        if 'conv_01.weight' in state:
+            opts['wf'], opts['in_chn'] = int(state['conv_01.weight'].shape[0]), int(state['conv_01.weight'].shape[1])
+        if 'conv_ev1.weight' in state:
+            opts['ev_chn'] = int(state['conv_ev1.weight'].shape[1])
+        levels = {int(m.group(1)) for k in state for m in [re.match(r'down_path_1\.(\d+)\.', k)] if m}
+        if levels:
+            opts['depth'] = max(levels) + 1
+        return opts
 
     def __init__(self, in_chn=3, ev_chn=6, wf=64, depth=3, fuse_before_downsample=True, relu_slope=0.2,
                  num_heads=(1, 2, 4)):

@@ -11,6 +11,8 @@ from torch import nn
 
 from basicsr.archs.lowlight_blocks import (AttentionUnetBackbone, AutoencoderBackbone, ChunkedSelfAttentionFM,
                                            DenseBlock, SEBlock, check_norm_type, laplacian, make_norm)
+from basicsr.archs.method_spec import ImageInput, MethodSpec
+from basicsr.events.event_input import EventInputSpec
 from basicsr.utils.registry import ARCH_REGISTRY
 
 __all__ = ['LowLightEventDeblurNet']
@@ -89,6 +91,73 @@ class LowLightEventDeblurNet(nn.Module):
     io = {'inputs': {'E': 'E', 'B': 'B', 'Bi': 'Bi'}, 'outputs': ['F', 'Bi_clean', 'S'], 'result': 'S', 'gt': 'S'}
     size_multiple = (8, 40)
     prefers_channels_last = False  # NHWC measured no faster on CPU (benchmarks/bench_inference.py)
+    checkpoint_keys = ('E_feature_extraction', 'B_edge_feature_extraction', 'Bi_denoise', 'fuse2')
+    checkpoint_help = ('The reference low-light checkpoints (final.pth, final_rgb.pth) must be converted first: '
+                       'python scripts/convert_checkpoint.py final.pth lowlight_aps.pth')
+
+    @classmethod
+    def inference_spec(cls, options):
+        """Inference declaration (``spec/lowlight.md`` §9.2-9.3): a voxel grid with ``n_ev`` bins spread over the
+        fixed exposure window ``[t_start, t_end]``, standardised over its non-zero entries. ``B`` is the gray APS
+        frame; ``Bi`` is ``B`` (APS model) or the RGB image at exactly 3x (RGB model, converted BGR->RGB, with the
+        APS frame as a second input). Inputs and output are linear intensities; no gamma is applied.
+
+        Args:
+            options (dict): Complete constructor options (see :func:`basicsr.archs.method_spec.network_options`).
+
+        Returns:
+            MethodSpec: The declaration.
+        """
+        rgb = bool(options['rgb'])
+        voxel = EventInputSpec({'type': 'voxel_grid', 'num_bins': int(options['n_ev']), 'normalize': 'nonzero'},
+                               key='E', fixed_window=True)
+        if rgb:
+            images = (ImageInput('B', channels=1, source='aps'), ImageInput('Bi', channels=3, rgb=True, scale=3))
+        else:
+            images = (ImageInput('B', channels=1), ImageInput('Bi', channels=1))
+        grid = tuple(int(g) for g in options['grid'])
+        return MethodSpec(name=cls.__name__, events=voxel, images=images,
+                          size_multiple=(math.lcm(8, grid[0]), math.lcm(8, grid[1])), output_rgb=rgb,
+                          variant='RGB' if rgb else 'APS', checkpoint_keys=cls.checkpoint_keys,
+                          checkpoint_help=cls.checkpoint_help)
+
+    @classmethod
+    def options_from_config(cls, config):
+        """Reads ``grid`` from the reference ``config`` that ``scripts/convert_checkpoint.py`` stores beside the
+        weights (the shapes do not fix it).
+
+        Args:
+            config (dict | None): ``checkpoint['config']``; anything else gives no options.
+
+        Returns:
+            dict: ``{'grid': ...}`` when the config names it, else empty.
+        """
+        model = config.get('model') if isinstance(config, dict) else None
+        args = model.get('args') if isinstance(model, dict) else None
+        return {'grid': args['grid']} if isinstance(args, dict) and 'grid' in args else {}
+
+    @classmethod
+    def options_from_state_dict(cls, state):
+        """Reads the constructor options the weights fix (``init_dim``, ``n_ev``, ``out_channels``, ``rgb``,
+        ``norm_type`` when batch norm) from the state dict.
+
+        Args:
+            state (dict): State dict of the network (values with a ``shape``).
+
+        Returns:
+            dict: The options found (only those the weights determine).
+        """
+        opts = {}
+        if 'fuse2.0.weight' in state:
+            opts['init_dim'] = int(state['fuse2.0.weight'].shape[0])
+        if 'E_feature_extraction.0.weight' in state:
+            opts['n_ev'] = int(state['E_feature_extraction.0.weight'].shape[1])
+        if 'out_block.0.weight' in state:
+            opts['out_channels'] = int(state['out_block.0.weight'].shape[0])
+        opts['rgb'] = any(k.startswith('up.') for k in state)
+        if any(k.endswith('running_mean') for k in state):
+            opts['norm_type'] = 'batch'
+        return opts
 
     def __init__(self,
                  init_dim=64,

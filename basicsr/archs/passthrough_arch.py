@@ -1,6 +1,7 @@
 """The "no deblurring" baseline: returns the blurry frame, so results tables get a blurry-input row."""
 from torch import nn
 
+from basicsr.archs.method_spec import ImageInput, MethodSpec
 from basicsr.utils.registry import ARCH_REGISTRY
 
 
@@ -14,6 +15,19 @@ class PassThrough(nn.Module):
 
     io = {'inputs': {'x': 'frame'}, 'outputs': ['out'], 'result': 'out', 'gt': 'frame_gt'}
     size_multiple = 1
+    checkpoint_keys = ()
+
+    @classmethod
+    def inference_spec(cls, options):
+        """Inference declaration: no events, the frame as read.
+
+        Args:
+            options (dict): Complete constructor options (none).
+
+        Returns:
+            MethodSpec: The declaration.
+        """
+        return MethodSpec(name=cls.__name__, events=None, images=(ImageInput('frame'), ), size_multiple=1)
 
     def forward(self, x):
         """Returns ``x``.

@@ -150,6 +150,8 @@ class H5ImageDataset(data.Dataset):
             crop_rows (int | None): Keep only the top rows (EFNet REBlur evaluation used 256). Default: None.
             in_chn (int): Frame channels; single-channel frames are replicated to 3 when 3. Default: 3.
             mean, std: Accepted and ignored, as in EFNet (frames stay in [0, 1]; the released weights expect it).
+            event_repr (dict | None): Must be unset: the processed layout stores a precomputed SCER and no raw
+                events, so no other representation can be built from it (a clear error says so). Default: None.
 
     Item keys: ``frame`` (C, H, W) float [0, 1], ``frame_gt``, ``voxel`` (C_ev, H, W) float32, ``mask``
     (1, H, W) in {0, 1}, ``seq``, ``image_name`` = ``<seq>/<index:04d>``, ``lq_path``.
@@ -175,6 +177,11 @@ class H5ImageDataset(data.Dataset):
         self.return_gt_frame = bool(opt.get('return_gt_frame', True))
         self.crop_rows = opt.get('crop_rows')
         self.in_chn = int(opt.get('in_chn', 3))
+        if opt.get('event_repr') is not None:
+            raise ValueError(f'dataset {name!r}: option "event_repr" needs raw events, but EFNet processed h5 files '
+                             'store a precomputed SCER (groups images, voxels, masks) and no events; remove '
+                             'event_repr to use the stored voxels, or read the raw recording with a dataset that '
+                             'takes event_repr (e.g. NpzPngSingleDeblurDataset, SyntheticEventDeblurDataset)')
 
         dataroot = os.path.expanduser(os.fspath(opt['dataroot']))
         if self.backend in ('h5', 'hdf5'):

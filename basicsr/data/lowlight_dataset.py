@@ -6,7 +6,8 @@ for the RGB model, ``subnetwork2/{RGB, RGB_blur, RGB_blur_clean}`` PNGs at 3H x 
 ``events_voxel_grid``, ``APS_blur`` and (hybrid, RGB model) ``RGB_blur``; no ground truth.
 
 The voxel grid is standardised over its non-zero entries (float32) on the full frame; gray PNGs become (1, H, W),
-colour PNGs are converted BGR→RGB; all values / 255.
+colour PNGs are converted BGR→RGB; all values / 255. With the option ``event_repr`` the synthetic dataset builds
+``E`` from the raw events (``others/events``) instead of reading the stored voxel grid.
 """
 import os
 
@@ -15,7 +16,7 @@ import torch
 from torch.utils import data as data
 
 from basicsr.data.transforms import paired_random_crop
-from basicsr.events import normalize_nonzero
+from basicsr.events import build_representation, get_normalizer, normalize_nonzero, read_npy_events
 from basicsr.utils.img_util import imread
 from basicsr.utils.registry import DATASET_REGISTRY
 
@@ -77,9 +78,11 @@ class _LowLightBase(data.Dataset):
     """Shared set-up, loading, size checks and the optional aligned crop.
 
     Args:
-        opt (dict): Dataset options (``dataroot``, ``rgb``, ``crop_size``, ``name``).
+        opt (dict): Dataset options (``dataroot``, ``rgb``, ``crop_size``, ``name``, ``event_repr``).
         sources (callable): ``rgb -> {key: (folder, extension, scale)}``; key ``E`` lists the samples.
     """
+
+    raw_events = None  # folder of the raw events (N, 4) [t, x, y, p] .npy files, when the layout has them
 
     def __init__(self, opt, sources):
         super().__init__()
@@ -88,15 +91,39 @@ class _LowLightBase(data.Dataset):
         self.rgb = bool(opt.get('rgb', False))
         self.sources = sources(self.rgb)
         name = opt.get('name')
+        self.representation = self.normalize = None
+        if opt.get('event_repr') is not None:
+            self._set_representation(opt['event_repr'], name)
         self.stems = _list_stems(self.root, self.sources['E'][0], '.npy', name)
         _check_stems(self.root, self.stems, self.sources['E'][0],
                      [(f, e) for k, (f, e, _) in self.sources.items() if k != 'E'], name)
+
+    def _set_representation(self, event_repr, name):
+        """Option ``event_repr``: ``E`` from the raw events; normalised by the representation's own ``normalize``,
+        else standardised over its non-zero entries as the stored grid is."""
+        if self.raw_events is None:
+            raise ValueError(f'dataset {name!r}: option "event_repr" needs raw events, but the '
+                             f'{type(self).__name__} layout stores only precomputed voxel grids; remove event_repr '
+                             'to use them')
+        if not isinstance(event_repr, dict):
+            raise ValueError(f'dataset {name!r}: option event_repr must be a dict such as '
+                             f'{{type: voxel_grid, num_bins: 13, t_range: [0, 0.1]}}, got {event_repr!r}')
+        rep = dict(event_repr)
+        normalize = rep.pop('normalize', 'nonzero')
+        self.representation, self.normalize = build_representation(rep), get_normalizer(normalize)
+        self.sources = {**self.sources, 'E': (self.raw_events, '.npy', 1)}
+
+    def _events(self, path, height, width):
+        rep = self.representation(read_npy_events(path, height, width), height, width)
+        return rep if self.normalize is None else self.normalize(rep)
 
     def _load(self, index):
         stem = self.stems[index]
         arrays, scales = {}, {}
         for key, (folder, ext, scale) in self.sources.items():
             path = os.path.join(self.root, folder, stem + ext)
+            if key == 'E' and self.representation is not None:
+                continue  # built from the raw events at the size of B, below
             if key == 'E':
                 arr = normalize_nonzero(_npy_chw(path))
             elif ext == '.npy':
@@ -104,6 +131,10 @@ class _LowLightBase(data.Dataset):
             else:
                 arr = _png(path)
             arrays[key], scales[key] = arr, scale
+        if self.representation is not None:
+            folder, ext, _ = self.sources['E']
+            arrays['E'] = self._events(os.path.join(self.root, folder, stem + ext), *arrays['B'].shape[-2:])
+            scales['E'] = 1
         h, w = arrays['E'].shape[-2:]
         for key, arr in arrays.items():
             s = scales[key]
@@ -146,10 +177,16 @@ class LowLightSyntheticDataset(_LowLightBase):
             crop_size (int | None): Random crop in event-grid pixels, applied at 3x to RGB frames, in every phase
                 where it is set (leave it unset for evaluation). No flips: they would change the flow targets.
                 Default: None.
+            event_repr (dict | None): Build ``E`` from the raw events ``others/events/<n>.npy`` with this registered
+                representation (see :func:`basicsr.events.build_representation`) instead of reading the stored
+                grid; ``{type: voxel_grid, num_bins: 13, t_range: [0, 0.1]}`` is the stored one (fixed exposure
+                window). Normalised by its own ``normalize``, else over its non-zero entries. Default: None.
 
     Item keys: ``E`` (13, H, W), ``B`` (1, H, W), ``Bi`` (``B`` itself, or (3, 3H, 3W) RGB), ``Bi_clean`` and
     ``S`` (like ``Bi``), ``F`` (4, H, W), ``name`` and ``image_name`` (the stem).
     """
+
+    raw_events = 'others/events'
 
     def __init__(self, opt):
         super().__init__(opt, self.layout)
@@ -175,6 +212,7 @@ class LowLightRealDataset(_LowLightBase):
             dataroot (str): Folder with ``events_voxel_grid``, ``APS_blur`` (and ``RGB_blur`` for ``rgb``).
             rgb (bool): Hybrid data for the RGB model: ``Bi`` = ``RGB_blur`` at 3x. Default: False.
             crop_size (int | None): Random crop in event-grid pixels. Default: None.
+            event_repr: Must be unset: the layout has no raw events (a clear error says so).
 
     Item keys: ``E``, ``B``, ``Bi``, ``name``, ``image_name``.
     """

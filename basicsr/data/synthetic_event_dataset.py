@@ -4,9 +4,9 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from basicsr.events import event_mask, normalize_maxabs, scer
-from basicsr.events.blur_synthesis import event_blur_sample, linear_trajectory
-from basicsr.events.simulator import DVSSimulator
+from basicsr.events import EventInputSpec, build_event_input
+from basicsr.synthesis.blur_synthesis import event_blur_sample, linear_trajectory
+from basicsr.synthesis.simulator import DVSSimulator
 from basicsr.utils.registry import DATASET_REGISTRY
 
 
@@ -43,7 +43,11 @@ class SyntheticEventDeblurDataset(Dataset):
         ``num_samples`` (int, default 16), ``size`` ([H, W], default [64, 64]), ``num_subframes`` (default 9),
         ``max_shift`` (pixels, default 8), ``num_bins`` (SCER channels, default 6), ``seed`` (default 0),
         ``threshold`` (contrast threshold, default 0.2), ``norm_voxel`` (default True), ``return_mask``
-        (default True).
+        (default True), ``event_repr`` (default None: ``{type: scer, num_bins: <num_bins>}``): any registered
+        representation (see :func:`basicsr.events.build_representation`), spanning the events of the exposure
+        unless it sets its own ``t_range``. The mask is taken from the un-normalised representation; the
+        representation is then normalised by its own ``normalize`` if it names one, else max-abs when
+        ``norm_voxel``.
 
     Args:
         opt (dict): Dataset options.
@@ -58,6 +62,15 @@ class SyntheticEventDeblurDataset(Dataset):
         self.num_bins = int(opt.get('num_bins', 6))
         self.seed = int(opt.get('seed', 0))
         self.threshold = float(opt.get('threshold', 0.2))
+        rep = opt.get('event_repr') or {'type': 'scer', 'num_bins': self.num_bins}
+        if not isinstance(rep, dict):
+            raise ValueError(f'{self.__class__.__name__}: option event_repr must be a dict such as '
+                             f'{{type: scer, num_bins: 6}}, got {rep!r}')
+        rep = dict(rep)
+        if 'normalize' not in rep:
+            rep['normalize'] = 'maxabs' if opt.get('norm_voxel', True) else None
+        self.event_input = EventInputSpec(rep, key='voxel', mask_key='mask')
+        self.event_input.build_raw()  # a bad event_repr fails here, naming the option
         if self.num_samples < 1 or self.num_subframes < 2 or len(self.size) != 2:
             raise ValueError(f'{self.__class__.__name__}: need num_samples >= 1, num_subframes >= 2 and size [H, W]; '
                              f'got {self.num_samples}, {self.num_subframes}, {self.size}')
@@ -74,16 +87,13 @@ class SyntheticEventDeblurDataset(Dataset):
                            leak_rate_hz=0, shot_noise_rate_hz=0, shuffle=False)
         sample = event_blur_sample(sharp, linear_trajectory(shift, self.num_subframes), rng, simulator=sim)
         ev = sample['events']
-        voxel = scer(ev.x, ev.y, ev.t, ev.p, self.num_bins, height, width)
-        mask = event_mask(voxel)
-        if self.opt.get('norm_voxel', True):
-            voxel = normalize_maxabs(voxel)
+        events, _ = build_event_input(self.event_input, ev.x, ev.y, ev.t, ev.p, None, None, height, width)
         item = {
             'frame': torch.from_numpy(np.ascontiguousarray(sample['blur'].transpose(2, 0, 1))),
             'frame_gt': torch.from_numpy(np.ascontiguousarray(sample['sharp'].transpose(2, 0, 1))),
-            'voxel': torch.from_numpy(voxel).float(),
+            'voxel': torch.from_numpy(events['voxel']).float(),
             'image_name': f'synthetic_{index:04d}',
         }
         if self.opt.get('return_mask', True):
-            item['mask'] = torch.from_numpy(mask[None].astype(np.float32))
+            item['mask'] = torch.from_numpy(events['mask'])
         return item

@@ -7,24 +7,39 @@ from basicsr.events.representations import check_num_bins, normalize_maxabs, nor
 from basicsr.events.stream import EventFormatError, EventStream
 from basicsr.utils.registry import Registry
 
-__all__ = ['EVENT_REPR_REGISTRY', 'build_representation', 'VoxelGridRepr', 'SCERRepr']
+__all__ = ['EVENT_REPR_REGISTRY', 'build_representation', 'get_normalizer', 'VoxelGridRepr', 'SCERRepr']
 
 EVENT_REPR_REGISTRY = Registry('event_repr')
 
 _NORMALIZERS = {None: None, 'none': None, 'maxabs': normalize_maxabs, 'nonzero': normalize_nonzero}
 
 
+def get_normalizer(name):
+    """Returns the normalisation function of an ``event_repr.normalize`` value.
+
+    Args:
+        name (str | None): ``'maxabs'``, ``'nonzero'``, ``'none'`` or None.
+
+    Returns:
+        callable | None: ``rep -> normalised rep``, or None for no normalisation.
+
+    Raises:
+        EventFormatError: For an unknown name.
+    """
+    if name not in _NORMALIZERS:
+        raise EventFormatError(f'event_repr.normalize must be one of {sorted(k for k in _NORMALIZERS if k)} or '
+                               f'null, got {name!r}.')
+    return _NORMALIZERS[name]
+
+
 class _Representation:
     """Shared call logic: events in (stream or arrays), float32 (C, H, W) or (H, W, C) out."""
 
     def __init__(self, num_bins, normalize=None, layout='chw'):
-        if normalize not in _NORMALIZERS:
-            raise EventFormatError(f'event_repr.normalize must be one of {sorted(k for k in _NORMALIZERS if k)} or '
-                                   f'null, got {normalize!r}.')
+        self.normalize = get_normalizer(normalize)
         if layout not in ('chw', 'hwc'):
             raise EventFormatError(f"event_repr.layout must be 'chw' or 'hwc', got {layout!r}.")
         self.num_bins = num_bins
-        self.normalize = _NORMALIZERS[normalize]
         self.layout = layout
 
     def _compute(self, x, y, t, p, height, width, t_range):

@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 import torch
 
-__all__ = ['imfrombytes', 'imread', 'img2tensor', 'tensor2img', 'imwrite']
+__all__ = ['imfrombytes', 'imread', 'img2tensor', 'tensor2img', 'imwrite', 'to_float_image', 'match_channels']
 
 _IMREAD_FLAGS = {'color': cv2.IMREAD_COLOR, 'grayscale': cv2.IMREAD_GRAYSCALE, 'unchanged': cv2.IMREAD_UNCHANGED}
 
@@ -44,6 +44,48 @@ def imfrombytes(content, flag='color', float32=False):
 def _to_float32(img):
     scale = 65535. if img.dtype == np.uint16 else 255.
     return img.astype(np.float32) / np.float32(scale)
+
+
+def to_float_image(img):
+    """Converts an image to float32 in [0, 1] (uint8 / 255, uint16 / 65535, floats kept), (H, W, C).
+
+    Args:
+        img (np.ndarray): (H, W) or (H, W, C) image.
+
+    Returns:
+        np.ndarray: float32 (H, W, C).
+    """
+    img = np.asarray(img)
+    if img.dtype in (np.uint8, np.uint16):
+        out = _to_float32(img)
+    else:
+        out = img.astype(np.float32)
+    return out[:, :, None] if out.ndim == 2 else out
+
+
+def match_channels(img, channels, name='image'):
+    """Gives an (H, W, C) image the channels a network takes: alpha dropped, gray replicated, colour to gray.
+
+    Args:
+        img (np.ndarray): (H, W, C) image; colour in OpenCV's BGR order.
+        channels (int | None): 1, 3, or None to keep the channels (alpha still dropped).
+        name (str): Named in errors. Default: ``'image'``.
+
+    Returns:
+        np.ndarray: (H, W, channels) image.
+
+    Raises:
+        ValueError: For a channel count that cannot be converted.
+    """
+    if img.shape[2] == 4:
+        img = img[:, :, :3]
+    if channels is None or img.shape[2] == channels:
+        return img
+    if channels == 3 and img.shape[2] == 1:
+        return np.repeat(img, 3, axis=2)
+    if channels == 1 and img.shape[2] == 3:
+        return cv2.cvtColor(np.ascontiguousarray(img), cv2.COLOR_BGR2GRAY)[:, :, None]
+    raise ValueError(f'{name}: image has {img.shape[2]} channels; expected {channels} (or 1/3/4 to convert)')
 
 
 def imread(path, flag='color', float32=False):

@@ -16,7 +16,7 @@ whatever the file order or number of workers. The event mask is computed after t
 the reference order of the GoPro release) or before it. ``--crop-rows N`` keeps the top N rows (REBlur: 262 → 260).
 
 Simulate mode (``--simulate``): a folder with one sub-folder of PNG frames per sequence (e.g. GoPro at 240 fps) →
-events from ``basicsr.events.simulator.DVSSimulator`` → blurry frames as the mean of ``--blur-frames`` consecutive
+events from ``basicsr.synthesis.simulator.DVSSimulator`` → blurry frames as the mean of ``--blur-frames`` consecutive
 sharp frames (non-overlapping groups; ground truth = the middle frame of the group) → a raw event h5 per sequence
 (``--raw-output``, default ``<output>/raw``) and its processed h5 with exposure windows. Frame ``i`` is at time
 ``i / fps``; a blurry frame's exposure is [t_first − 0.5/fps, t_last + 0.5/fps]. For the simulation each frame is
@@ -340,7 +340,7 @@ def simulate_sequence(name, frame_paths, raw_path, blur_frames=7, fps=240.0, gam
     Returns:
         dict: ``events`` (number simulated) and ``blurry`` (number of blurry frames).
     """
-    from basicsr.events.simulator import DVSSimulator
+    from basicsr.synthesis.simulator import DVSSimulator
     if blur_frames < 1:
         raise ValueError(f'--blur-frames must be >= 1, got {blur_frames}')
     if not fps > 0:

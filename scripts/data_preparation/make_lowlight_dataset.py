@@ -33,10 +33,10 @@ sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..', '..')))
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 
 from basicsr.events import voxel_grid  # noqa: E402
-from basicsr.events.lowlight_noise import add_aps_noise, add_rgb_noise, sample_noise_params  # noqa: E402
-from basicsr.events.motion import (base_trajectory, patchwise_kernel_map, patchwise_trajectory,  # noqa: E402
+from basicsr.synthesis.lowlight_noise import add_aps_noise, add_rgb_noise, sample_noise_params  # noqa: E402
+from basicsr.synthesis.motion import (base_trajectory, patchwise_kernel_map, patchwise_trajectory,  # noqa: E402
                                    synthesize_blur, trajectory_flow, trajectory_kernel)
-from basicsr.events.simulator import DVSSimulator  # noqa: E402
+from basicsr.synthesis.simulator import DVSSimulator  # noqa: E402
 
 MANIFEST = 'manifest.jsonl'
 TMP_TAG = '.part-'
