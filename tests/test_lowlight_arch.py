@@ -9,6 +9,7 @@ import torch
 from basicsr.archs import build_network
 from basicsr.archs.lowlight_arch import LowLightEventDeblurNet
 from basicsr.archs.lowlight_blocks import laplacian
+from numerics import assert_gradients_reach_every_parameter, zero_gradient_by_construction
 
 GOLDEN = Path(__file__).resolve().parents[2] / 'shared' / 'golden'
 
@@ -100,8 +101,22 @@ def test_every_parameter_receives_a_gradient(rgb):
     E, B, Bi = _inputs(16, 40, rgb)
     F, Bi_clean, S = net(E, B, Bi)
     (F.mean() + Bi_clean.mean() + S.mean()).backward()
-    no_grad = [n for n, p in net.named_parameters() if p.grad is None or not torch.any(p.grad != 0)]
-    assert not no_grad
+    assert_gradients_reach_every_parameter(net)
+
+
+@pytest.mark.parametrize('rgb', [False, True])
+def test_zero_by_construction_gradients_are_exactly_those_vanishing_in_float64(rgb):
+    """Checks the derived list: in float64 round-off is ~1e-17 of the largest gradient, real gradients >= ~1e-6."""
+    torch.manual_seed(0)
+    net = LowLightEventDeblurNet(init_dim=32, rgb=rgb).init_weights().double()
+    for name, p in net.named_parameters():
+        if name.endswith('gamma'):
+            p.data.fill_(0.5)
+    outputs = net(*[t.double() for t in _inputs(16, 40, rgb)])
+    sum(o.mean() for o in outputs).backward()
+    scale = max(p.grad.abs().max().item() for p in net.parameters())
+    vanishing = {n for n, p in net.named_parameters() if p.grad.abs().max().item() <= 1e-10 * scale}
+    assert vanishing == set(zero_gradient_by_construction(net))
 
 
 def test_init_weights_follows_reference_scheme():
