@@ -80,7 +80,7 @@ def test_normalize_nonzero_matches_golden_on_hwc(golden):
     assert np.abs(ours - golden['ev_voxel13_lowlight_normalized_hwc']).max() <= TOL
     # layout-agnostic: the same numbers in (C, H, W)
     chw = normalize_nonzero(golden['ev_voxel13_lowlight_hwc'].transpose(2, 0, 1))
-    assert np.array_equal(chw.transpose(1, 2, 0), ours)
+    assert np.abs(chw.transpose(1, 2, 0) - ours).max() <= TOL  # sums in another memory order may round differently
 
 
 def _scatter_voxel(x, y, t, p, num_bins, h, w, t0, t1):
