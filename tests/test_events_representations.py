@@ -1,22 +1,16 @@
 """Event representations: exactness against the golden reference, properties and bad input."""
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 from basicsr.events import (EventFormatError, EventStream, build_representation, event_mask, normalize_maxabs,
                             normalize_nonzero, scer, voxel_grid)
-
-GOLDEN = Path(__file__).resolve().parents[2] / 'shared' / 'golden' / 'reference_small.npz'
-TOL = 1e-5
+from golden_data import REFERENCE_SETS, REPRESENTATION_TOL as TOL, load_reference
 
 
-@pytest.fixture(scope='module')
-def golden():
-    if not GOLDEN.is_file():
-        pytest.skip(f'golden reference data not found at {GOLDEN}')
-    with np.load(GOLDEN) as data:
-        return {k: data[k] for k in data.files if k.startswith('ev_')}
+@pytest.fixture(scope='module', params=REFERENCE_SETS)
+def golden(request):
+    """The event stream and its representations recorded from the original code (in-repo set, then the full one)."""
+    return load_reference(request.param)
 
 
 def _events(golden):
