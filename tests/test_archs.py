@@ -12,6 +12,8 @@ from basicsr.archs import build_network
 from basicsr.utils.registry import ARCH_REGISTRY
 from numerics import assert_gradients_reach_every_parameter
 
+pytestmark = pytest.mark.numerics  # .ci/run repeats these on other CPU kernel paths
+
 # name -> (tiny constructor options, inputs builder). Inputs follow each network's ``io`` wiring.
 TINY = {
     'EFNet': ({'wf': 8}, lambda: {'x': torch.rand(2, 3, 16, 24), 'event': torch.randn(2, 6, 16, 24),

@@ -9,6 +9,8 @@ from basicsr.models.inference import (crop_outputs, forward_padded, forward_tile
                                       tile_starts)
 from numerics import assert_close_scaled
 
+pytestmark = pytest.mark.numerics  # .ci/run repeats these on other CPU kernel paths
+
 
 def _efnet_inputs(h, w, seed=0, n=1):
     gen = torch.Generator().manual_seed(seed)

@@ -12,6 +12,8 @@ from golden_data import (LOWLIGHT_S_REL_TOL, NETWORK_REL_TOL, REFERENCE_SETS, as
                          reference_network, shared_file)
 from numerics import assert_gradients_reach_every_parameter, zero_gradient_by_construction
 
+pytestmark = pytest.mark.numerics  # .ci/run repeats these on other CPU kernel paths
+
 
 def _inputs(h, w, rgb, seed=0):
     g = torch.Generator().manual_seed(seed)

@@ -13,6 +13,8 @@ from basicsr.metrics.psnr_ssim import (calculate_psnr, calculate_psnr_pt, calcul
                                        calculate_ssim_3d_pt, calculate_ssim_pt)
 from basicsr.utils.color_util import bgr2ycbcr, rgb2ycbcr, rgb2ycbcr_pt
 
+pytestmark = pytest.mark.numerics  # .ci/run repeats these on other CPU kernel paths
+
 
 def _structured_pair(height=40, width=52, seed=0, noise=(6., 14.)):
     """Two uint8 BGR images: a shared smooth pattern with different noise on each."""
