@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Distributed training on one node: scripts/dist_train.sh NUM_PROCESSES OPTION_FILE [train.py arguments...]
 # (scripts/dist_test.sh runs test.py the same way). Multi-node: run torchrun yourself with
-# --nnodes/--node_rank/--master_addr (env:// rendezvous). PORT sets the master port (default 4321).
+# --nnodes/--node_rank/--master_addr (env:// rendezvous). PORT sets the master port (default 4321); PYTHON the
+# interpreter (default: python).
 set -euo pipefail
 ENTRY=${ENTRY:-train}
 if [ $# -lt 2 ]; then
@@ -12,5 +13,5 @@ NPROC=$1
 CONFIG=$2
 shift 2
 cd "$(dirname "$0")/.."
-exec python -m torch.distributed.run --nproc_per_node="$NPROC" --master_port="${PORT:-4321}" \
+exec "${PYTHON:-python}" -m torch.distributed.run --nproc_per_node="$NPROC" --master_port="${PORT:-4321}" \
   "basicsr/${ENTRY}.py" -opt "$CONFIG" --launcher pytorch "$@"

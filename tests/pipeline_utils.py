@@ -25,9 +25,12 @@ def free_port():
 
 
 def env():
-    """Environment of the child processes: single-threaded torch, so runs are deterministic and light."""
+    """Environment of the child processes: single-threaded torch, so runs are deterministic and light.
+
+    ``PYTHON`` makes ``scripts/dist_train.sh`` launch the interpreter that runs the tests.
+    """
     out = dict(os.environ)
-    out.update(OMP_NUM_THREADS='1', MKL_NUM_THREADS='1', PYTHONHASHSEED='0')
+    out.update(OMP_NUM_THREADS='1', MKL_NUM_THREADS='1', PYTHONHASHSEED='0', PYTHON=sys.executable)
     return out
 
 

@@ -1,23 +1,15 @@
 """Tests of the EFNet network: checkpoint layout, golden equivalence, gradients and input checks."""
 import json
-from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 
 from basicsr.archs import build_network
 from basicsr.archs.efnet_arch import EFNet
 from basicsr.utils.registry import ARCH_REGISTRY
+from golden_data import REFERENCE_SETS, assert_matches_reference, load_reference, reference_network, shared_file
 
-GOLDEN = Path(__file__).resolve().parents[2] / 'shared' / 'golden'
-
-
-def _golden_file(name):
-    path = GOLDEN / name
-    if not path.is_file():
-        pytest.skip(f'golden reference {path} is absent')
-    return path
+pytestmark = pytest.mark.numerics  # .ci/run repeats these on other CPU kernel paths
 
 
 def _small_inputs(h=16, w=24, ev_chn=6, seed=0):
@@ -37,7 +29,7 @@ def test_registered_and_built_from_options():
 
 
 def test_state_dict_matches_released_checkpoint_layout():
-    expected = json.loads(_golden_file('efnet_state_dict_shapes.json').read_text())
+    expected = json.loads(shared_file('efnet_state_dict_shapes.json').read_text())
     net = EFNet()
     state = net.state_dict()
     assert sorted(state) == sorted(expected)
@@ -51,45 +43,37 @@ def test_state_dict_matches_released_checkpoint_layout():
     net.load_state_dict(fake, strict=True)
 
 
-def _load_golden_small():
-    data = np.load(_golden_file('reference_small.npz'))
-    prefix = 'efnet_sd/'
-    state = {k[len(prefix):]: torch.from_numpy(data[k]) for k in data.files if k.startswith(prefix)}
-    net = EFNet(wf=8)
-    net.load_state_dict(state, strict=True)
-    net.eval()
+def _load_golden(which='compact'):
+    data = load_reference(which)
     inputs = {k: torch.from_numpy(data[f'efnet_in_{k}']) for k in ('x', 'event', 'mask')}
-    return net, inputs, data
+    return reference_network(which, 'efnet'), inputs, data
 
 
+@pytest.mark.parametrize('which', REFERENCE_SETS)
 @pytest.mark.parametrize('with_mask', [False, True])
-def test_golden_equivalence(with_mask):
-    net, inputs, data = _load_golden_small()
+def test_golden_equivalence(with_mask, which):
+    net, inputs, data = _load_golden(which)
     suffix = 'mask' if with_mask else 'nomask'
     with torch.no_grad():
         outs = net(inputs['x'], inputs['event'], inputs['mask'] if with_mask else None)
     assert isinstance(outs, list) and len(outs) == 2
     for out, name in zip(outs, (f'efnet_out1_{suffix}', f'efnet_out2_{suffix}')):
-        ref = torch.from_numpy(data[name])
-        assert out.shape == ref.shape
-        tol = 1e-4 * (1 + ref.abs().max().item())
-        assert (out - ref).abs().max().item() <= tol, name
+        assert_matches_reference(out, data[name], name)
 
 
 @pytest.mark.parametrize('chunk_tokens', [100, 1 << 20])
 def test_golden_equivalence_inference_mode_banded_mlp(monkeypatch, chunk_tokens):
     from basicsr.archs.efnet_blocks import EventImageChannelAttention
     monkeypatch.setattr(EventImageChannelAttention, 'ffn_chunk_tokens', chunk_tokens)
-    net, inputs, data = _load_golden_small()
+    net, inputs, data = _load_golden()
     with torch.inference_mode():
         outs = net(inputs['x'], inputs['event'], inputs['mask'])
     for out, name in zip(outs, ('efnet_out1_mask', 'efnet_out2_mask')):
-        ref = torch.from_numpy(data[name])
-        assert (out - ref).abs().max().item() <= 1e-4 * (1 + ref.abs().max().item()), name
+        assert_matches_reference(out, data[name], name)
 
 
 def test_mask_changes_the_output():
-    net, inputs, _ = _load_golden_small()
+    net, inputs, _ = _load_golden()
     with torch.no_grad():
         plain = net(inputs['x'], inputs['event'])[1]
         masked = net(inputs['x'], inputs['event'], inputs['mask'])[1]

@@ -1,5 +1,6 @@
 """EFNet end to end through the real option files: GoPro-style training -> REBlur fine-tuning -> testing."""
 import csv
+import sys
 
 import numpy as np
 import pytest
@@ -40,7 +41,7 @@ def data(tmp_path_factory):
 
 
 def train(opt, root, name, overrides, check=True):
-    cmd = ['python', str(REPO_ROOT / 'basicsr' / 'train.py'), '-opt', str(REPO_ROOT / opt), '--force_yml',
+    cmd = [sys.executable, str(REPO_ROOT / 'basicsr' / 'train.py'), '-opt', str(REPO_ROOT / opt), '--force_yml',
            f'name={name}', f'path:root={root}', *TINY_EFNET, *overrides]
     return run(cmd, check=check)
 
@@ -75,7 +76,7 @@ def test_gopro_train_reblur_finetune_and_test(tmp_path, data):
     assert any(not torch.equal(start[k], tuned[k]) for k in start), 'fine-tuning must change the weights'
 
     weights = tmp_path / 'experiments' / 'reblur' / 'models' / 'net_g_latest.pth'
-    run(['python', str(REPO_ROOT / 'basicsr' / 'test.py'), '-opt', str(REPO_ROOT / 'options/test/REBlur/EFNet.yml'),
+    run([sys.executable, str(REPO_ROOT / 'basicsr' / 'test.py'), '-opt', str(REPO_ROOT / 'options/test/REBlur/EFNet.yml'),
          '--force_yml', 'name=reblur_test', f'path:root={tmp_path}', f'path:pretrain_network_g={weights}',
          f'datasets:test:dataroot={data["reblur_test"]}', 'network_g:wf=8', 'num_gpu=0'])
     res = tmp_path / 'results' / 'reblur_test'

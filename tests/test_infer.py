@@ -131,7 +131,8 @@ def test_efnet_each_format_equals_dataset_path(tmp_path, fmt, efnet_ckpt, monkey
         result = deblur_file(path, 'EFNet', net, image=png, exposure=(t0, t1))
     assert result['sharp_float'].shape == (3, H, W)
     assert np.abs(result['sharp_float'] - expected).max() <= 1e-5
-    assert np.array_equal(result['sharp'], tensor2img(torch.from_numpy(expected), rgb2bgr=False))
+    # two paths equal up to rounding: a value at .5 may round either way to uint8
+    assert np.abs(result['sharp'].astype(int) - tensor2img(torch.from_numpy(expected), rgb2bgr=False)).max() <= 1
     assert result['events'].shape == (H, W, 3) and result['panel'].shape[0] == H
     if fmt == 'h5':  # the API on an in-memory stream gives the same result
         direct = deblur(images[k], read_back, t0, t1, 'EFNet', net)
@@ -196,7 +197,7 @@ def test_lowlight_aps_equals_real_dataset_path(tmp_path, lowlight_ckpts):
     assert result['sharp_float'].shape == (1, h, w)
     assert np.abs(result['sharp_float'] - expected).max() <= 1e-5
     assert result['sharp'].shape == (h, w)
-    assert np.array_equal(result['sharp'], tensor2img(torch.from_numpy(expected)))
+    assert np.abs(result['sharp'].astype(int) - tensor2img(torch.from_numpy(expected))).max() <= 1  # as above
     written = deblur_recording(path, str(tmp_path / 'out'), 'LowLightEventDeblurNet', net, progress=False)
     assert [w['name'] for w in written] == [f'{i:06d}' for i in range(len(images))]
     assert np.array_equal(cv2.imread(written[k]['sharp'], cv2.IMREAD_UNCHANGED), result['sharp'])

@@ -7,6 +7,9 @@ from torch.nn import functional as F
 from basicsr.archs.efnet_arch import EFNet
 from basicsr.models.inference import (crop_outputs, forward_padded, forward_tiled, input_scales, pad_inputs,
                                       tile_starts)
+from numerics import assert_close_scaled
+
+pytestmark = pytest.mark.numerics  # .ci/run repeats these on other CPU kernel paths
 
 
 def _efnet_inputs(h, w, seed=0, n=1):
@@ -18,12 +21,9 @@ def _efnet_inputs(h, w, seed=0, n=1):
     }
 
 
-def _assert_same(tiled, whole, max_minibatch):
-    """Exact for one tile per forward; with several, the conv kernel may sum in another order (last-bit noise)."""
-    if max_minibatch == 1:
-        assert torch.equal(tiled, whole)
-    else:
-        torch.testing.assert_close(tiled, whole, rtol=0, atol=1e-6)
+def _assert_same(tiled, whole):
+    """Tiles run the convolutions on other shapes (other kernels, another summation order): equal up to rounding."""
+    assert_close_scaled(tiled, whole, 1e-5)
 
 
 @pytest.fixture(scope='module')
@@ -151,10 +151,8 @@ def test_forward_padded_equals_manual_pad_and_crop(efnet, channels_last):
     assert len(outs) == 2
     for out, ref in zip(outs, manual):
         assert out.shape == (1, 3, 30, 46) and out.is_contiguous()
-        if channels_last:  # NHWC convolutions sum in another order
-            torch.testing.assert_close(out, ref[..., :30, :46], rtol=0, atol=1e-5)
-        else:
-            assert torch.equal(out, ref[..., :30, :46])
+        # inference mode runs EFNet's in-place path, NHWC other convolution kernels: equal up to rounding
+        assert_close_scaled(out, ref[..., :30, :46], 1e-5)
 
 
 def test_channels_last_option_reaches_the_network():
@@ -207,7 +205,7 @@ def test_tiled_single_tile_equals_whole_frame(efnet):
     for crop in (64, (30, 46)):
         tiled = forward_tiled(efnet, inputs, crop, efnet.size_multiple)
         for a, b in zip(tiled, whole):
-            assert torch.equal(a, b)
+            assert torch.equal(a, b)  # one tile covering the frame: the same kernels run on the same data
 
 
 @pytest.mark.parametrize('max_minibatch', [1, 4])
@@ -223,10 +221,10 @@ def test_tiled_local_net_equals_whole_frame_with_mask(max_minibatch):
     assert net.calls[0][0] == 2 * min(max_minibatch, num_tiles)
     for a, b in zip(tiled, whole):
         assert a.shape == b.shape == (2, 3, 37, 53)
-        _assert_same(a, b, max_minibatch)
+        _assert_same(a, b)
     # a mask tiled on another grid (or not at all) would change the gated output
     shifted = dict(inputs, mask=torch.roll(inputs['mask'], 1, dims=-1))
-    assert not torch.equal(forward_tiled(net, shifted, 16, multiple=4)[1], tiled[1])
+    assert (forward_tiled(net, shifted, 16, multiple=4)[1] - tiled[1]).abs().max() > 1e-2
 
 
 @pytest.mark.parametrize('max_minibatch', [1, 2])
@@ -237,7 +235,7 @@ def test_tiled_pads_tiles_to_the_multiple(max_minibatch):
     assert all(shape[-2] % 8 == 0 and shape[-1] % 8 == 0 for shape in net.calls)
     whole = forward_padded(net, inputs, 8)
     for a, b in zip(tiled, whole):
-        _assert_same(a, b, max_minibatch)
+        _assert_same(a, b)
 
 
 def test_tiled_scaled_input_consistent():
@@ -254,7 +252,7 @@ def test_tiled_scaled_input_consistent():
     tiled = forward_tiled(net, inputs, 8, multiple=1, max_minibatch=3)
     assert tiled[0].shape == (1, 3, 66, 87) and tiled[1].shape == (1, 3, 22, 29)
     for a, b in zip(tiled, whole):
-        torch.testing.assert_close(a, b, rtol=0, atol=1e-6)
+        _assert_same(a, b)
 
 
 def test_tiled_efnet_several_tiles_runs(efnet):

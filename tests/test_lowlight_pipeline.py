@@ -7,6 +7,7 @@ file and a wrong voxel channel count stop the entry points with a clear message.
 """
 import csv
 import json
+import sys
 
 import cv2
 import numpy as np
@@ -100,14 +101,14 @@ def train_cmd(opt, root, name, dataroot, vgg_path, extra=()):
              f'datasets:train:dataroot={dataroot}', 'datasets:train:batch_size_per_gpu=2',
              'datasets:train:num_worker_per_gpu=0', 'train:total_iter=2', 'logger:save_checkpoint_freq=2',
              'logger:print_freq=1', 'logger:use_tb_logger=false', f'train:losses={losses}'] + list(extra)
-    return ['python', str(REPO_ROOT / 'basicsr' / 'train.py'), '-opt', str(opt), '--force_yml'] + force
+    return [sys.executable, str(REPO_ROOT / 'basicsr' / 'train.py'), '-opt', str(opt), '--force_yml'] + force
 
 
 def eval_cmd(opt_name, root, name, dataroot, weights, extra=()):
     """test.py with one of the LowLight test option files on a tiny folder."""
     force = [f'name={name}', f'path:root={root}', f'network_g:init_dim={INIT_DIM}',
              f'datasets:test:dataroot={dataroot}', f'path:pretrain_network_g={weights}'] + list(extra)
-    return ['python', str(REPO_ROOT / 'basicsr' / 'test.py'), '-opt', str(TEST_DIR / opt_name), '--force_yml'] + force
+    return [sys.executable, str(REPO_ROOT / 'basicsr' / 'test.py'), '-opt', str(TEST_DIR / opt_name), '--force_yml'] + force
 
 
 def expected_images(weights, dataroot, rgb, real):

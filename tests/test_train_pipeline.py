@@ -2,6 +2,7 @@
 import csv
 import signal
 import subprocess
+import sys
 import time
 
 import cv2
@@ -37,7 +38,7 @@ def test_train_then_test_writes_the_basicsr_layout(tmp_path):
     assert list((tmp_path / 'tb_logger' / 'layout').glob('events.out.tfevents.*'))
 
     weights = exp / 'models' / 'net_g_latest.pth'
-    run(['python', str(REPO_ROOT / 'basicsr' / 'test.py'), '-opt', str(TEST_OPT), '--force_yml', 'name=layout',
+    run([sys.executable, str(REPO_ROOT / 'basicsr' / 'test.py'), '-opt', str(TEST_OPT), '--force_yml', 'name=layout',
          f'path:root={tmp_path}', f'path:pretrain_network_g={weights}', 'network_g:wf=8',
          'datasets:test:num_samples=3', 'datasets:test:size=[30, 46]', 'val:save_panels=true'])
     res = tmp_path / 'results' / 'layout'
@@ -157,7 +158,7 @@ def test_bad_checkpoints_are_named(tmp_path):
 def test_yaml_syntax_error_and_missing_file(tmp_path):
     bad = tmp_path / 'bad.yml'
     bad.write_text('name: x\nnetwork_g: {type: EFNet\n')
-    proc = run(['python', str(REPO_ROOT / 'basicsr' / 'train.py'), '-opt', str(bad)], check=False)
+    proc = run([sys.executable, str(REPO_ROOT / 'basicsr' / 'train.py'), '-opt', str(bad)], check=False)
     assert proc.returncode == 1 and f'YAML syntax error in {bad} at line' in proc.stderr
-    proc = run(['python', str(REPO_ROOT / 'basicsr' / 'test.py'), '-opt', str(tmp_path / 'none.yml')], check=False)
+    proc = run([sys.executable, str(REPO_ROOT / 'basicsr' / 'test.py'), '-opt', str(tmp_path / 'none.yml')], check=False)
     assert proc.returncode == 1 and 'Option file not found' in proc.stderr
