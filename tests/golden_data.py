@@ -37,6 +37,18 @@ NETWORKS = {
 }
 
 
+def layout_file(name):
+    """Path of a released checkpoint's state-dict layout (keys and shapes), shipped in ``tests/data``.
+
+    Args:
+        name (str): File name, e.g. ``'efnet_state_dict_shapes.json'``.
+
+    Returns:
+        Path: The file in the repository.
+    """
+    return COMPACT.parent / name
+
+
 def shared_file(name):
     """Path of a file of the full golden set beside the repository; skips the test when it is absent.
 

@@ -7,7 +7,7 @@ import torch
 from basicsr.archs import build_network
 from basicsr.archs.efnet_arch import EFNet
 from basicsr.utils.registry import ARCH_REGISTRY
-from golden_data import REFERENCE_SETS, assert_matches_reference, load_reference, reference_network, shared_file
+from golden_data import REFERENCE_SETS, assert_matches_reference, layout_file, load_reference, reference_network
 
 pytestmark = pytest.mark.numerics  # .ci/run repeats these on other CPU kernel paths
 
@@ -29,7 +29,7 @@ def test_registered_and_built_from_options():
 
 
 def test_state_dict_matches_released_checkpoint_layout():
-    expected = json.loads(shared_file('efnet_state_dict_shapes.json').read_text())
+    expected = json.loads(layout_file('efnet_state_dict_shapes.json').read_text())
     net = EFNet()
     state = net.state_dict()
     assert sorted(state) == sorted(expected)

@@ -8,8 +8,8 @@ import torch
 from basicsr.archs import build_network
 from basicsr.archs.lowlight_arch import LowLightEventDeblurNet
 from basicsr.archs.lowlight_blocks import laplacian
-from golden_data import (LOWLIGHT_S_REL_TOL, NETWORK_REL_TOL, REFERENCE_SETS, assert_matches_reference, load_reference,
-                         reference_network, shared_file)
+from golden_data import (LOWLIGHT_S_REL_TOL, NETWORK_REL_TOL, REFERENCE_SETS, assert_matches_reference, layout_file,
+                         load_reference, reference_network)
 from numerics import assert_gradients_reach_every_parameter, zero_gradient_by_construction
 
 pytestmark = pytest.mark.numerics  # .ci/run repeats these on other CPU kernel paths
@@ -26,7 +26,7 @@ def _inputs(h, w, rgb, seed=0):
 @pytest.mark.parametrize('mode, rgb, n_tensors, n_params', [('aps', False, 170, 11795803),
                                                             ('rgb', True, 172, 11814589)])
 def test_state_dict_matches_reference_layout(mode, rgb, n_tensors, n_params):
-    ref = json.loads(shared_file(f'lowlight_{mode}_state_dict_shapes.json').read_text())
+    ref = json.loads(layout_file(f'lowlight_{mode}_state_dict_shapes.json').read_text())
     sd = LowLightEventDeblurNet(rgb=rgb).state_dict()
     assert list(sd) == list(ref)
     assert {k: list(v.shape) for k, v in sd.items()} == ref

@@ -1,7 +1,6 @@
 """Inference declarations of the networks: each reproduces what ``deblur_methods.method_batch`` builds today, and
 checkpoints are recognised through the registry with the options their shapes fix."""
 import json
-import os
 import subprocess
 import sys
 
@@ -15,6 +14,7 @@ from basicsr.events import EventFormatError, EventInputSpec, EventStream, build_
 from basicsr.models.deblur_methods import (InferenceError, check_frame_size, load_method, method_batch,
                                            options_from_state_dict, recognise_state_dict)
 from basicsr.utils.registry import ARCH_REGISTRY
+from golden_data import layout_file
 
 H, W = 16, 40
 T_START, T_END = 0.0, 0.1
@@ -123,7 +123,6 @@ def test_event_input_spec_checks_and_fixed_window(window):
         spec.representation
 
 
-GOLDEN = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), '..', 'shared', 'golden')
 FULL_SIZE = {
     'efnet': ('EFNet', {'wf': 64, 'in_chn': 3, 'ev_chn': 6, 'depth': 3}),
     'lowlight_aps': ('LowLightEventDeblurNet', {'init_dim': 64, 'n_ev': 13, 'out_channels': 1, 'rgb': False}),
@@ -133,10 +132,7 @@ FULL_SIZE = {
 
 @pytest.mark.parametrize('which', sorted(FULL_SIZE))
 def test_recognise_full_size_checkpoint_shapes(which):
-    path = os.path.join(GOLDEN, f'{which}_state_dict_shapes.json')
-    if not os.path.isfile(path):
-        pytest.skip(f'golden state-dict shapes not found: {path}')
-    with open(path) as f:
+    with open(layout_file(f'{which}_state_dict_shapes.json')) as f:
         shapes = json.load(f)
     state = {k: torch.empty(v, device='meta') for k, v in shapes.items()}
     name, expected = FULL_SIZE[which]
