@@ -38,8 +38,7 @@ def _export_slurm_env(port):
     """Exports the torch.distributed environment variables from Slurm's."""
     proc_id = int(os.environ['SLURM_PROCID'])
     ntasks = int(os.environ['SLURM_NTASKS'])
-    node_list = os.environ['SLURM_NODELIST']
-    addr = subprocess.getoutput(f'scontrol show hostname {node_list} | head -n1')
+    addr = _first_slurm_host(os.environ['SLURM_NODELIST'])
     if port is not None:
         os.environ['MASTER_PORT'] = str(port)
     os.environ.setdefault('MASTER_PORT', '29500')
@@ -52,6 +51,30 @@ def _export_slurm_env(port):
         os.environ['LOCAL_RANK'] = str(proc_id % torch.cuda.device_count())
     else:
         os.environ['LOCAL_RANK'] = '0'
+
+
+def _first_slurm_host(node_list):
+    """Returns the first host name of a Slurm node list (``scontrol show hostname``, run without a shell).
+
+    Args:
+        node_list (str): ``SLURM_NODELIST``, e.g. ``node[01-04]``.
+
+    Returns:
+        str: The first host, e.g. ``node01``.
+
+    Raises:
+        RuntimeError: ``scontrol`` is missing, fails or prints no host.
+    """
+    try:
+        proc = subprocess.run(['scontrol', 'show', 'hostname', node_list], capture_output=True, text=True,
+                              check=False)
+    except OSError as err:
+        raise RuntimeError(f'--launcher slurm needs scontrol to read SLURM_NODELIST: {err}') from None
+    hosts = proc.stdout.split()
+    if proc.returncode != 0 or not hosts:
+        raise RuntimeError(f'scontrol show hostname {node_list!r} failed (exit {proc.returncode}): '
+                           f'{proc.stderr.strip() or "no host printed"}')
+    return hosts[0]
 
 
 def get_dist_info():

@@ -1,5 +1,6 @@
 # Modified from https://github.com/XPixelGroup/BasicSR/blob/master/basicsr/utils/misc.py (Apache-2.0)
 """Small helpers: seeding, time stamps, experiment folders, directory scans, atomic saving."""
+import errno
 import os
 import random
 import time
@@ -30,13 +31,28 @@ def get_time_str():
 def mkdir_and_rename(path):
     """Creates ``path``; an existing folder is first renamed to ``<path>_archived_<time>``.
 
+    Two archives made in the same second get distinct names (``..._<time>_1``, ``_2``, ...): an earlier archive is
+    never replaced.
+
     Args:
         path (str): Folder to create.
     """
     if os.path.exists(path):
-        new_name = f'{path}_archived_{get_time_str()}'
-        print(f'Path already exists. Rename it to {new_name}', flush=True)
-        os.rename(path, new_name)
+        stem = f'{path}_archived_{get_time_str()}'
+        for n in range(10000):
+            new_name = stem if n == 0 else f'{stem}_{n}'
+            if os.path.lexists(new_name):
+                continue
+            try:
+                os.rename(path, new_name)
+            except FileNotFoundError:
+                break  # another process archived it first
+            except OSError as err:
+                if err.errno in (errno.EEXIST, errno.ENOTEMPTY):
+                    continue  # the name was taken between the check and the rename
+                raise
+            print(f'Path already exists. Rename it to {new_name}', flush=True)
+            break
     os.makedirs(path, exist_ok=True)
 
 
@@ -128,6 +144,26 @@ def latest_state(training_states_dir):
     if not iters:
         return None
     return os.path.join(training_states_dir, f'{max(iters)}.state')
+
+
+def latest_checkpoint(models_dir, net_label='net_g'):
+    """Returns the ``<net_label>_<iter>.pth`` file with the highest iteration in a folder.
+
+    Args:
+        models_dir (str | None): The experiment's ``models`` folder.
+        net_label (str): Network label, e.g. ``'net_g'``. Default: ``'net_g'``.
+
+    Returns:
+        str | None: Path of the latest checkpoint, or None if there is none.
+    """
+    if not models_dir or not os.path.isdir(models_dir):
+        return None
+    head, tail = f'{net_label}_', '.pth'
+    iters = [int(name[len(head):-len(tail)]) for name in os.listdir(models_dir)
+             if name.startswith(head) and name.endswith(tail) and name[len(head):-len(tail)].isdigit()]
+    if not iters:
+        return None
+    return os.path.join(models_dir, f'{head}{max(iters)}{tail}')
 
 
 def check_resume(opt, resume_iter):
