@@ -242,3 +242,50 @@ def test_sample_names_stay_stems_unless_they_repeat(tmp_path):
             cv2.imwrite(str(tmp_path / root / rel), np.zeros((4, 4, 3), np.uint8))
     ds = PairedImageDataset({'name': 'p', 'dataroot_gt': str(tmp_path / 'gt'), 'dataroot_lq': str(tmp_path / 'lq')})
     assert [ds[i]['image_name'] for i in range(len(ds))] == ['a/0001', 'b/0001', '0002']
+
+
+class _EchoModel:
+    """Just enough of a model for run_validation: the result is the input frame."""
+
+    def __init__(self):
+        import logging
+
+        import torch
+        self.opt = {'is_train': False, 'path': {}, 'val': {'metrics': {'psnr': {'type': 'calculate_psnr',
+                                                                               'crop_border': 0}}}}
+        self.net_g, self.device, self.is_train = torch.nn.Identity(), torch.device('cpu'), False
+        self.logger = logging.getLogger('echo')
+
+    def get_bare_model(self, net):
+        return net
+
+    def feed_data(self, data, use_mask=None):
+        self.data = data
+
+    def test(self):
+        pass
+
+    def get_current_visuals(self):
+        return {'result': self.data['frame'], 'gt': self.data['frame_gt']}
+
+
+def test_validation_refuses_sample_names_that_collide(tmp_path):
+    """A dataset that still repeats a name makes validation fail loudly instead of averaging over fewer samples."""
+    from torch.utils.data import DataLoader
+
+    from basicsr.models.validation import run_validation
+
+    _efnet_h5(tmp_path / 'seq.h5', 0, n=3)
+
+    class Renamed(H5ImageDataset):
+        def __getitem__(self, index):
+            return {**super().__getitem__(index), 'image_name': 'same' if index < 2 else 'other'}
+
+    opt = {'name': 'dup', 'dataroot': str(tmp_path), 'return_voxel': False}
+    model = _EchoModel()
+    with pytest.raises(ValueError, match=r"dataset 'dup': 1 samples share a name .*\['same'\]"):
+        run_validation(model, DataLoader(Renamed(opt)), 'x')
+    means = run_validation(model, DataLoader(H5ImageDataset(opt)), 'x')
+    assert list(model.image_records) == ['seq/0000', 'seq/0001', 'seq/0002']
+    values = [rec['psnr'] for rec in model.image_records.values()]
+    assert len(set(values)) == 3 and means['psnr'] == pytest.approx(np.mean(values), rel=1e-12)
