@@ -1,6 +1,5 @@
 """Corrupt event timestamps (NaN, inf, unsorted) are refused by every reader and maker, naming file and index."""
 import importlib.util
-import os
 import re
 import subprocess
 import sys
@@ -11,8 +10,7 @@ import numpy as np
 import pytest
 
 from basicsr.events import (EventFormatError, EventStream, Frame, H5EventReader, check_timestamps, read_events,
-                            read_highrev_events, write_event_h5, write_highrev_chunk, write_npy_events,
-                            write_text_events)
+                            read_highrev_events, write_event_h5, write_highrev_chunk, write_text_events)
 from fake_aedat import install_fake_aedat
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,8 +42,8 @@ def _write_h5(path, stream, t):
 
 
 # AEDAT4 times are integers (microseconds): no NaN or infinity to store
-READER_CASES = [(ext, fault) for ext in ('.h5', '.txt', '.npy', '.npz', '.aedat4') for fault in ('nan', 'inf', 'swapped')
-                if ext != '.aedat4' or fault == 'swapped']
+READER_CASES = [(ext, fault) for ext in ('.h5', '.txt', '.npy', '.npz', '.aedat4')
+                for fault in ('nan', 'inf', 'swapped') if ext != '.aedat4' or fault == 'swapped']
 
 
 @pytest.mark.parametrize('ext,fault', READER_CASES)

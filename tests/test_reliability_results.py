@@ -2,6 +2,7 @@
 one line before any work, result PNGs follow the umask, and samples with equal stems keep distinct names."""
 import csv
 import os
+import re
 import shutil
 import stat
 import subprocess
@@ -9,7 +10,6 @@ import sys
 from pathlib import Path
 
 import cv2
-import h5py
 import numpy as np
 import pytest
 import yaml
@@ -118,7 +118,7 @@ def test_infer_unwritable_out_fails_in_one_line_before_inference(tmp_path, read_
                           capture_output=True, text=True, timeout=300)
     lines = proc.stderr.strip().splitlines()
     assert proc.returncode != 0 and len(lines) == 1, proc.stderr
-    assert lines[0].startswith('error: --out ') and __import__('re').search(match, lines[0]), lines[0]
+    assert lines[0].startswith('error: --out ') and re.search(match, lines[0]), lines[0]
 
 
 # ---------------------------------------------------------------- result PNGs follow the umask
