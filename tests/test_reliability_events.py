@@ -175,3 +175,21 @@ def test_make_event_h5_refuses_corrupt_raw_file(tmp_path, make_event_h5, fault):
     with pytest.raises(EventFormatError, match=rf'{re.escape(str(raw))} events/ts: .*{index}'):
         make_event_h5.make_event_h5(str(raw.parent), str(out), window='exposure', progress=False)
     assert not any(p.suffix == '.h5' for p in out.iterdir())
+
+
+REAL_TXT = Path('/work/realdata/esl_6c5cdab/data_example/camerashake_event_frame_txt')
+
+
+@pytest.mark.skipif(not REAL_TXT.is_dir(), reason='the real ESL recordings are not extracted in /work/realdata')
+def test_real_recordings_pass_the_check(tmp_path):
+    """No false alarm on real camera data (ESL camera-shake event files, ties included), as text and as h5."""
+    paths = sorted(REAL_TXT.glob('*.txt'))[:8]
+    assert paths
+    for path in paths:
+        stream = read_events(path)
+        assert len(stream) > 1000 and np.all(np.diff(stream.t) >= 0)
+        h5 = tmp_path / f'{path.stem}.h5'
+        write_event_h5(h5, stream)
+        with H5EventReader(h5) as reader:
+            reader.check_timestamps(chunk_size=4099)
+            assert np.array_equal(reader.read_all().t, stream.t)
