@@ -117,11 +117,15 @@ def test_check_timestamps_chunks_agree_with_whole_array():
     assert check_timestamps(t) == t[-1]
     assert check_timestamps(t[:0], previous=0.25) == 0.25
     t[517] = t[516] - 1e-6
-    for size in (1, 10, 517, 999):
+    t[800] = np.nan  # a later NaN: the decrease comes first, in any chunking
+    for size in (1, 10, 517, 999, 1000):
         previous = None
         with pytest.raises(EventFormatError, match=r'in f: timestamps are not sorted: t\[517\]'):
             for i0 in range(0, len(t), size):
                 previous = check_timestamps(t[i0:i0 + size], 'f', offset=i0, previous=previous)
+    t[300] = -np.inf  # now the first bad index is the infinity
+    with pytest.raises(EventFormatError, match=r'in f: timestamp 300 is -inf'):
+        check_timestamps(t, 'f')
 
 
 def test_highrev_chunks_out_of_order_are_refused(tmp_path):

@@ -23,12 +23,15 @@ def _first_bad(mask):
     return int(np.flatnonzero(mask)[0])
 
 
-def _check_finite(t, source, offset):
+def _num_finite(t):
+    """Length of the finite prefix of ``t``."""
     finite = np.isfinite(t)
-    if not finite.all():
-        bad = _first_bad(~finite)
-        raise EventFormatError(f'Events{_where(source)}: timestamp {offset + bad} is {t[bad]} (NaN or infinite); '
-                               'expected finite seconds.')
+    return len(t) if finite.all() else _first_bad(~finite)
+
+
+def _nonfinite_error(t, index, source, offset=0):
+    return EventFormatError(f'Events{_where(source)}: timestamp {offset + index} is {t[index]} (NaN or infinite); '
+                            'expected finite seconds.')
 
 
 def check_timestamps(t, source=None, offset=0, previous=None, hint=''):
@@ -55,15 +58,18 @@ def check_timestamps(t, source=None, offset=0, previous=None, hint=''):
     t = np.asarray(t)
     if len(t) == 0:
         return previous
-    _check_finite(t, source, offset)
-    if previous is not None and t[0] < previous:
-        raise EventFormatError(f'Events{_where(source)}: timestamps are not sorted: t[{offset}] = {float(t[0])!r} < '
-                               f't[{offset - 1}] = {previous!r}{hint}.')
-    unsorted = t[1:] < t[:-1]
+    num_finite = _num_finite(t)
+    head = t[:num_finite]  # the finite prefix: a decrease in it comes before the first NaN
+    if previous is not None and num_finite and head[0] < previous:
+        raise EventFormatError(f'Events{_where(source)}: timestamps are not sorted: t[{offset}] = {float(head[0])!r} '
+                               f'< t[{offset - 1}] = {previous!r}{hint}.')
+    unsorted = head[1:] < head[:-1]
     if unsorted.any():
         bad = _first_bad(unsorted)
         raise EventFormatError(f'Events{_where(source)}: timestamps are not sorted: t[{offset + bad + 1}] = '
-                               f'{float(t[bad + 1])!r} < t[{offset + bad}] = {float(t[bad])!r}{hint}.')
+                               f'{float(head[bad + 1])!r} < t[{offset + bad}] = {float(head[bad])!r}{hint}.')
+    if num_finite < len(t):
+        raise _nonfinite_error(t, num_finite, source, offset)
     return t[-1].item()
 
 
@@ -106,7 +112,9 @@ def to_canonical(x, y, t, p, height=None, width=None, source=None, sort=False):
             raise EventFormatError(f'Events{_where(source)}: "{name}" has {len(arr)} entries but "t" has {n}.')
     t = np.ascontiguousarray(t, dtype=np.float64)
     if sort and n and (t[1:] < t[:-1]).any():
-        _check_finite(t, source, 0)
+        num_finite = _num_finite(t)
+        if num_finite < n:
+            raise _nonfinite_error(t, num_finite, source)
         order = np.argsort(t, kind='stable')
         t, x, y, p = t[order], x[order], y[order], p[order]
     x = _coords(x, 'x', source)
