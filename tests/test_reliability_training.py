@@ -5,21 +5,25 @@ disk, a long name, a wrong network option, Ctrl-C, a name clash, a hostile host 
 the promised outcome. CPU only, tiny EFNet (wf=8), subprocesses through ``sys.executable``.
 """
 import os
+import re
+import signal
 import stat
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import pytest
 import torch
 
 from pipeline_utils import REPO_ROOT, TRAIN_OPT, env, run, train_cmd
 
+from basicsr.archs import build_network
 from basicsr.data import build_dataloader, build_dataset
 from basicsr.models import build_model
 from basicsr.utils import misc
 from basicsr.utils.dist_util import _first_slurm_host
-from basicsr.utils.options import parse_options
-from basicsr.utils.registry import Registry
+from basicsr.utils.options import OptionError, parse_options
 
 TINY_MODEL = ['network_g:wf=8', 'datasets:train:size=[16, 16]', 'datasets:train:num_samples=2',
               'datasets:val:size=[16, 24]', 'datasets:val:num_samples=2', 'logger:use_tb_logger=false']
@@ -31,6 +35,39 @@ def tiny_model(tmp_path, overrides=()):
     opt, _ = parse_options(str(tmp_path), is_train=True, argv=argv)
     val_set = build_dataset(opt['datasets']['val'])
     return build_model(opt), build_dataloader(val_set, opt['datasets']['val'], num_gpu=0, dist=False)
+
+
+def wait_for(condition, timeout, what):
+    """Polls ``condition()`` every 0.2 s; returns its first truthy value or fails after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.2)
+    pytest.fail(f'timed out after {timeout} s waiting for {what}')
+
+
+def child_pids(parent):
+    """Pids of the live children of a process (Linux /proc), as ``{pid: environment}``."""
+    out = {}
+    for entry in Path('/proc').iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / 'stat').read_text().rsplit(')', 1)[1].split()
+            if int(fields[1]) == parent and fields[0] != 'Z':
+                out[int(entry.name)] = (entry / 'environ').read_bytes().split(b'\0')
+        except (OSError, IndexError, ValueError):
+            continue
+    return out
+
+
+def first_line_with(path, text):
+    """The first line of a file that contains ``text``, or None."""
+    if not path.exists():
+        return None
+    return next((ln for ln in path.read_text(errors='replace').splitlines() if text in ln), None)
 
 
 class MaskSpy:
@@ -142,3 +179,132 @@ def test_registry_surfaces_the_import_error_of_a_broken_module(tmp_path, monkeyp
     assert REG.get('Good').__name__ == 'Good'
     for name in ('brokenpkg', 'brokenpkg.good_arch', 'brokenpkg.bad_arch', 'reg_holder'):
         sys.modules.pop(name, None)
+
+
+# -- 1. a stalled peer ends a distributed run, and --auto_resume continues ------------------------------------------
+def test_stalled_peer_ends_the_run_with_a_message_and_auto_resume_continues(tmp_path):
+    import torch.distributed as dist
+    if not dist.is_gloo_available() or not Path('/proc/self/environ').exists():
+        pytest.skip('needs gloo and Linux /proc')
+    common = ['val:val_freq=~', 'dist_params:backend=gloo', 'dist_params:timeout=5', 'logger:save_checkpoint_freq=2',
+              'datasets:train:batch_size_per_gpu=1']
+    states = tmp_path / 'experiments' / 'hang' / 'training_states'
+    out, err = tmp_path / 'stdout.txt', tmp_path / 'stderr.txt'
+    with open(out, 'w') as fout, open(err, 'w') as ferr:
+        proc = subprocess.Popen(train_cmd(tmp_path, 'hang', common + ['train:total_iter=100000'], launcher='torchrun'),
+                                cwd=REPO_ROOT, env=env(), stdout=fout, stderr=ferr, start_new_session=True)
+    workers = {}
+    try:
+        wait_for(lambda: (states / '2.state').exists(), 180, 'the first saved state')
+        workers = {next(int(v[5:]) for v in environ if v.startswith(b'RANK=')): pid
+                   for pid, environ in child_pids(proc.pid).items()}
+        assert sorted(workers) == [0, 1], workers
+        os.kill(workers[1], signal.SIGSTOP)
+        # bound: the 5 s timeout plus start-up of the error path; a hang would never print this line
+        line = wait_for(lambda: first_line_with(err, 'Training stopped'), 90, 'the stalled-peer message')
+        wait_for(lambda: not Path(f'/proc/{workers[0]}').exists() or
+                 Path(f'/proc/{workers[0]}/stat').read_text().rsplit(')', 1)[1].split()[0] == 'Z',
+                 60, 'rank 0 to exit')
+    finally:
+        for pid in list(workers.values()) + [proc.pid]:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        proc.wait(timeout=30)
+    assert 'rank 0 waited dist_params:timeout = 5 s for rank 1' in line, line
+    assert 'resume with --auto_resume' in line and 'Traceback' not in err.read_text().split(line)[0][-3000:]
+    latest = max(int(p.stem) for p in states.glob('*.state'))
+    run(train_cmd(tmp_path, 'hang', common + [f'train:total_iter={latest + 2}'], launcher='torchrun',
+                  extra=['--auto_resume']), timeout=240)
+    log = max((tmp_path / 'experiments' / 'hang').glob('train_hang_*.log'), key=lambda p: p.stat().st_mtime)
+    assert f'Resuming training from epoch: 0, iter: {latest}.' in log.read_text()
+    assert (states / f'{latest + 2}.state').is_file()
+
+
+# -- 6. leftovers of killed saves, full disk, long names, wrong network options, Ctrl-C ------------------------------
+def test_leftovers_of_killed_saves_are_removed_at_resume_and_at_a_fresh_start(tmp_path):
+    common = ['val:val_freq=~', 'logger:save_checkpoint_freq=2']
+    exp = tmp_path / 'experiments' / 'left'
+    run(train_cmd(tmp_path, 'left', common + ['train:total_iter=2']))
+
+    def plant():
+        names = [exp / 'models' / 'net_g_4.pth.tmp4242', exp / 'training_states' / '4.state.tmp4242']
+        for path in names:
+            path.write_bytes(b'half a checkpoint')
+        return names
+
+    planted = plant()
+    run(train_cmd(tmp_path, 'left', common + ['train:total_iter=4'], extra=['--auto_resume']))
+    assert not any(p.exists() for p in planted)
+    log = max(exp.glob('train_left_*.log'), key=lambda p: p.stat().st_mtime).read_text()
+    assert 'Resuming training from epoch' in log and 'Removed 2 temporary file(s)' in log
+    plant()
+    run(train_cmd(tmp_path, 'left', common + ['train:total_iter=1']))  # fresh: the old folder is archived clean
+    archived = [p for p in (tmp_path / 'experiments').iterdir() if p.name.startswith('left_archived_')]
+    assert len(archived) == 1 and (archived[0] / 'models' / 'net_g_4.pth').is_file()
+    assert not [p for p in tmp_path.rglob('*.tmp*')]
+
+
+ENOSPC_RUN = """
+import errno, sys, torch
+real_save = torch.save
+def full_disk(obj, f, *args, **kwargs):
+    if 'net_g_4.pth' in str(f):
+        raise OSError(errno.ENOSPC, 'No space left on device')
+    return real_save(obj, f, *args, **kwargs)
+torch.save = full_disk
+from basicsr.train import main
+main(sys.argv[1:])
+"""
+
+
+def test_full_disk_during_a_save_is_one_line_and_keeps_the_last_checkpoint(tmp_path):
+    cmd = train_cmd(tmp_path, 'full', ['val:val_freq=~', 'logger:save_checkpoint_freq=2', 'train:total_iter=6'])
+    proc = run([sys.executable, '-c', ENOSPC_RUN] + cmd[2:], check=False)
+    models = tmp_path / 'experiments' / 'full' / 'models'
+    assert proc.returncode == 1 and 'Traceback' not in proc.stderr, proc.stderr[-3000:]
+    line = proc.stderr.strip().splitlines()[-1]
+    assert line.startswith('Training stopped: Could not write') and 'No space left on device' in line
+    assert 'net_g_2.pth' in line and '2.state' in line and 'resume with --auto_resume' in line
+    assert sorted(p.name for p in models.iterdir()) == ['net_g_2.pth']
+    assert torch.load(models / 'net_g_2.pth', weights_only=True)['params']
+
+
+def test_name_too_long_is_one_line_and_makes_no_folder(tmp_path):
+    root = tmp_path / 'root'
+    proc = run(train_cmd(root, 'n' * 250, ['train:total_iter=1']), check=False)
+    assert proc.returncode == 1 and 'Traceback' not in proc.stderr, proc.stderr[-3000:]
+    line = proc.stderr.strip().splitlines()[-1]
+    assert 'Option name' in line and '250 bytes' in line and 'at most' in line
+    assert not root.exists()
+
+
+def test_wrong_network_options_name_the_option_and_the_accepted_arguments(tmp_path):
+    with pytest.raises(OptionError, match=r"network_g:wff: EFNet has no argument 'wff' \(did you mean wf\?\); "
+                                          r'it accepts: in_chn, ev_chn, wf, depth'):
+        build_network({'type': 'EFNet', 'wff': 8})
+    proc = run(train_cmd(tmp_path, 'wf', ['train:total_iter=1', 'network_g:wf="8"']), check=False)
+    assert proc.returncode == 1 and 'Traceback' not in proc.stderr, proc.stderr[-3000:]
+    line = proc.stderr.strip().splitlines()[-1]
+    assert "network_g:wf must be an integer (default 64), got '8' (str)" in line and 'accepts: in_chn' in line
+
+
+def test_ctrl_c_stops_cleanly_with_the_iteration_and_how_to_resume(tmp_path):
+    states = tmp_path / 'experiments' / 'ctrlc' / 'training_states'
+    cmd = train_cmd(tmp_path, 'ctrlc', ['val:val_freq=~', 'logger:save_checkpoint_freq=2', 'train:total_iter=100000'])
+    proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: (states / '2.state').exists(), 120, 'the first saved state')
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130 and 'Traceback' not in stderr, stderr[-3000:]
+    line = stderr.strip().splitlines()[-1]
+    assert line.startswith('Training stopped: Interrupted at iteration ') and 'resume with --auto_resume' in line
+    stopped = int(line.split('Interrupted at iteration ')[1].split('.')[0])
+    saved = int(re.search(r'/(\d+)\.state\)', line).group(1))
+    assert 2 <= saved <= stopped and (states / f'{saved}.state').is_file()

@@ -13,7 +13,7 @@ from basicsr.losses import build_loss
 from basicsr.models.base_model import BaseModel
 from basicsr.models.inference import forward_padded, forward_tiled
 from basicsr.models.validation import run_validation
-from basicsr.utils.misc import latest_checkpoint, latest_state
+from basicsr.utils.misc import describe_saved
 from basicsr.utils.registry import MODEL_REGISTRY
 
 DEFAULT_IO = {'inputs': {'x': 'lq'}, 'outputs': ['out'], 'result': 'out', 'gt': 'gt'}
@@ -188,7 +188,7 @@ class ImageEventRestorationModel(BaseModel):
             values = ', '.join(f'{k}={float(v):.4g}' for k, v in loss_dict.items())
             raise FloatingPointError(
                 f'Loss is {float(l_total)} at iteration {current_iter} ({values}); training stopped before '
-                f'updating the weights. {self._saved_summary()} Lower the learning rate or check the data.')
+                f'updating the weights. {describe_saved(self.opt["path"])} Lower the learning rate or check the data.')
         if self.opt.get('dist'):
             # Keeps every parameter in the graph so DDP never meets an unused one (EFNet's EMGC without a mask).
             l_total = l_total + 0 * sum(p.sum() for p in self.net_g.parameters())
@@ -199,16 +199,6 @@ class ImageEventRestorationModel(BaseModel):
         self.log_dict = self.reduce_loss_dict(loss_dict)
         if self.ema_decay > 0:
             self.model_ema(decay=self.ema_decay)
-
-    def _saved_summary(self):
-        """One sentence on what a stopped run leaves behind: the latest checkpoint and state, or that there is none."""
-        models = self.opt['path'].get('models')
-        weights = latest_checkpoint(models, 'net_g')
-        state = latest_state(self.opt['path'].get('training_states'))
-        if weights is None and state is None:
-            return f'No checkpoint was saved before this iteration ({models} holds none).'
-        saved = ' and '.join(p for p in (weights, state) if p)
-        return f'The last saved checkpoint ({saved}) is intact; --auto_resume continues from it.'
 
     def _target(self, key, loss_name):
         if key not in self.batch:

@@ -1,6 +1,7 @@
 # Modified from https://github.com/XPixelGroup/BasicSR/blob/master/basicsr/utils/options.py (Apache-2.0)
 """Command line and YAML option files: parsing, validation, ``--force_yml`` overrides and derived paths."""
 import argparse
+import os
 import os.path as osp
 import random
 import shutil
@@ -150,6 +151,26 @@ def _require(opt, keys, source):
             raise OptionError(f'Missing required option {key!r} in {source}')
 
 
+# Longest file name made from the experiment name: <name>_archived_<YYYYMMDD_HHMMSS>_<n> (n < 1000).
+_NAME_OVERHEAD = len('_archived_20260101_000000_999')
+
+
+def _check_name_length(name, base, source):
+    """Refuses, before any folder is made, a run name too long for file names on the file system of ``base``."""
+    probe = base
+    while not osp.isdir(probe) and osp.dirname(probe) != probe:
+        probe = osp.dirname(probe)
+    try:
+        limit = os.pathconf(probe, 'PC_NAME_MAX')
+    except (OSError, ValueError, AttributeError):
+        limit = 255
+    size = len(os.fsencode(str(name)))
+    if size + _NAME_OVERHEAD > limit:
+        raise OptionError(f'Option name in {source} is {size} bytes long; file names on this file system hold at '
+                          f'most {limit} bytes and the run adds up to {_NAME_OVERHEAD} (log and archive names), so '
+                          f'use at most {limit - _NAME_OVERHEAD} bytes')
+
+
 def finalize_options(opt, root_path, is_train, source='options'):
     """Validates options and fills in the derived fields (phases, paths, debug settings, seeds).
 
@@ -191,6 +212,7 @@ def finalize_options(opt, root_path, is_train, source='options'):
         if key.startswith('pretrain_network') or key == 'resume_state':
             path[key] = _expand(path[key])
     base = osp.abspath(_expand(path.get('root') or root_path))
+    _check_name_length(opt['name'], base, source)
     if is_train:
         exp_root = _expand(path.get('experiments_root')) or osp.join(base, 'experiments', opt['name'])
         path['experiments_root'] = osp.abspath(exp_root)
