@@ -308,3 +308,73 @@ def test_ctrl_c_stops_cleanly_with_the_iteration_and_how_to_resume(tmp_path):
     stopped = int(line.split('Interrupted at iteration ')[1].split('.')[0])
     saved = int(re.search(r'/(\d+)\.state\)', line).group(1))
     assert 2 <= saved <= stopped and (states / f'{saved}.state').is_file()
+
+
+# -- 2. option typos: a warning with the closest key, an error when strict ---------------------------------------------
+class Warnings:
+    """Collects the warnings of the project logger."""
+
+    def __init__(self):
+        import logging
+        self.messages = []
+        self.handler = logging.Handler(logging.WARNING)
+        self.handler.emit = lambda record: self.messages.append(record.getMessage())
+
+    def __enter__(self):
+        import logging
+        logging.getLogger('basicsr').addHandler(self.handler)
+        return self.messages
+
+    def __exit__(self, *exc):
+        import logging
+        logging.getLogger('basicsr').removeHandler(self.handler)
+
+
+def parse(tmp_path, opt_file, *force, strict=False):
+    argv = ['-opt', str(opt_file)] + (['--strict-options'] if strict else [])
+    argv += ['--force_yml', f'path:root={tmp_path}', *force]
+    return parse_options(str(tmp_path), is_train='options/train' in str(opt_file).replace(os.sep, '/'), argv=argv)
+
+
+@pytest.mark.parametrize('opt_file', sorted((REPO_ROOT / 'options').rglob('*.yml')), ids=lambda p: p.stem)
+def test_every_option_file_of_the_project_loads_without_warnings(tmp_path, opt_file):
+    with Warnings() as warnings:
+        opt, _ = parse(tmp_path, opt_file)
+    assert opt['name'] and warnings == []
+
+
+@pytest.mark.parametrize('force, reported, hint', [
+    ('train:ema_decy=0.9', 'train:ema_decy', 'ema_decay'),
+    ('train:total_iterr=3', 'train:total_iterr', 'total_iter'),
+    ('network_g:wff=8', 'network_g:wff', 'wf'),
+    ('datasets:train:use_mas=true', 'datasets:train:use_mas', 'use_mask'),
+    ('val:metrics:psnr:crop_bordr=0', 'val:metrics:psnr:crop_bordr', 'crop_border'),
+    ('train:optim_g:weight_decy=0', 'train:optim_g:weight_decy', 'weight_decay'),
+    ('train:scheduler:eta_mn=0', 'train:scheduler:eta_mn', 'eta_min'),
+    ('dist_params:timout=5', 'dist_params:timout', 'timeout'),
+])
+def test_an_option_typo_is_reported_with_the_closest_key(tmp_path, force, reported, hint):
+    with Warnings() as warnings:
+        parse(tmp_path, TRAIN_OPT, force)
+    assert len(warnings) == 1 and f'Option {reported} is read by nothing (did you mean {hint}?)' in warnings[0]
+    with pytest.raises(OptionError, match=f'{reported} is read by nothing'):
+        parse(tmp_path, TRAIN_OPT, force, strict=True)
+    with pytest.raises(OptionError, match=f'{reported} is read by nothing'):
+        parse(tmp_path, TRAIN_OPT, force, 'strict_options=true')
+
+
+def test_keys_read_late_are_not_reported(tmp_path):
+    late = ['val:max_minibatch=2', 'val:suffix=x', 'val:save_panels=true', 'val:grids=false', 'val:crop_size=16',
+            'datasets:val:norm_voxel=true', 'datasets:val:return_mask=true', 'val:metrics:psnr:better=higher',
+            'path:ignore_resume_networks=[]', 'train:ema_decay=0.9', 'dist_params:timeout=60']
+    with Warnings() as warnings:
+        parse(tmp_path, TRAIN_OPT, *late, strict=True)
+    assert warnings == []
+
+
+def test_strict_options_flag_refuses_a_typo_in_one_line(tmp_path):
+    proc = run(train_cmd(tmp_path, 'strict', ['train:total_iterr=3'], extra=['--strict-options']), check=False)
+    assert proc.returncode == 1 and 'Traceback' not in proc.stderr, proc.stderr[-3000:]
+    line = proc.stderr.strip().splitlines()[-1]
+    assert 'train:total_iterr is read by nothing (did you mean total_iter?)' in line
+    assert not (tmp_path / 'experiments').exists()

@@ -12,6 +12,7 @@ import torch
 import yaml
 
 from basicsr.utils.dist_util import get_dist_info, init_dist
+from basicsr.utils.logger import get_root_logger
 
 # Option keys whose values must be numbers; YAML 1.1 reads ``2e-4`` as a string, so they are converted here.
 _INT_KEYS = {
@@ -256,11 +257,17 @@ def build_arg_parser(is_train):
                         help='ignored: LOCAL_RANK from the environment is used')
     parser.add_argument('--force_yml', nargs='+', default=None,
                         help='override options, e.g. train:ema_decay=0.999 (values parsed as YAML)')
+    parser.add_argument('--strict-options', '--strict_options', dest='strict_options', action='store_true',
+                        help='refuse option keys that nothing reads (typos) instead of warning; same as the option '
+                        'strict_options: true')
     return parser
 
 
 def parse_options(root_path, is_train=True, argv=None):
     """Parses the command line and the option file, and initialises distribution.
+
+    Option keys that nothing reads (typos such as ``ema_decy``) are logged as warnings with the closest known key;
+    ``strict_options: true`` or ``--strict-options`` turns them into an error.
 
     Args:
         root_path (str): Repository root.
@@ -282,6 +289,8 @@ def parse_options(root_path, is_train=True, argv=None):
         init_dist(args.launcher, **(opt.get('dist_params') or {}))
         opt['dist'] = True
     opt['rank'], opt['world_size'] = get_dist_info()
+    from basicsr.utils.option_check import report_unused_options  # it imports OptionError from this module
+    report_unused_options(opt, args.opt, args.strict_options or bool(opt.get('strict_options')), get_root_logger())
     finalize_options(opt, root_path, is_train, source=args.opt)
     if opt['dist'] and torch.cuda.is_available():
         opt['num_gpu'] = 1
