@@ -222,6 +222,20 @@ def test_stalled_peer_ends_the_run_with_a_message_and_auto_resume_continues(tmp_
     assert (states / f'{latest + 2}.state').is_file()
 
 
+def test_peer_failure_message_names_the_candidates_and_ignores_other_errors(monkeypatch):
+    from basicsr.utils import dist_util
+    monkeypatch.setattr(dist_util, 'get_dist_info', lambda: (1, 3))
+    gloo = '[third_party/gloo/gloo/transport/tcp/unbound_buffer.cc:78] Timed out waiting 7000ms for recv operation'
+    msg = dist_util.peer_failure_message(RuntimeError(gloo), 7)
+    assert msg.startswith('rank 1 waited dist_params:timeout = 7 s for one of ranks 0, 2') and 'Timed out' in msg
+    lost = dist_util.peer_failure_message(RuntimeError('[gloo/transport/tcp/pair.cc] Connection closed by peer'))
+    assert lost.startswith('rank 1 lost the connection to one of ranks 0, 2')
+    assert dist_util.peer_failure_message(RuntimeError('DataLoader timed out after 5 seconds')) is None
+    assert dist_util.peer_failure_message(ValueError('gloo timeout')) is None
+    monkeypatch.setattr(dist_util, 'get_dist_info', lambda: (0, 1))
+    assert dist_util.peer_failure_message(RuntimeError(gloo)) is None
+
+
 # -- 6. leftovers of killed saves, full disk, long names, wrong network options, Ctrl-C ------------------------------
 def test_leftovers_of_killed_saves_are_removed_at_resume_and_at_a_fresh_start(tmp_path):
     common = ['val:val_freq=~', 'logger:save_checkpoint_freq=2']

@@ -63,18 +63,20 @@ def peer_failure_message(err, timeout=DEFAULT_TIMEOUT):
     rank, world = get_dist_info()
     text = str(err)
     lowered = text.lower()
-    if world < 2 or not isinstance(err, RuntimeError):
+    from_backend = isinstance(err, getattr(dist, 'DistError', ())) or any(
+        name in lowered for name in ('gloo', 'nccl', 'c10d', 'process group'))
+    if world < 2 or not isinstance(err, RuntimeError) or not from_backend:
         return None
     if 'timed out' in lowered or 'timeout' in lowered:
-        what = f'waited dist_params:timeout = {float(timeout):g} s'
+        what = f'waited dist_params:timeout = {float(timeout):g} s for'
     elif 'connection closed by peer' in lowered or 'connection reset' in lowered or 'broken pipe' in lowered:
-        what = 'lost the connection'
+        what = 'lost the connection to'
     else:
         return None
     others = [r for r in range(world) if r != rank]
     culprit = f'rank {others[0]}' if len(others) == 1 else f'one of ranks {", ".join(map(str, others))}'
-    first_line = text.strip().splitlines()[0] if text.strip() else type(err).__name__
-    return (f'rank {rank} {what} for {culprit}, which stalled or died (backend says: {first_line[-160:]})')
+    first_line = text.strip().splitlines()[0]
+    return f'rank {rank} {what} {culprit}, which stalled or died (backend says: {first_line[-160:]})'
 
 
 def _export_slurm_env(port):
