@@ -392,3 +392,15 @@ def test_strict_options_flag_refuses_a_typo_in_one_line(tmp_path):
     line = proc.stderr.strip().splitlines()[-1]
     assert 'train:total_iterr is read by nothing (did you mean total_iter?)' in line
     assert not (tmp_path / 'experiments').exists()
+
+
+def test_a_dist_params_typo_is_reported_not_passed_to_the_process_group(tmp_path, monkeypatch):
+    from basicsr.utils import options
+    given = []
+    monkeypatch.setattr(options, 'init_dist', lambda launcher, backend=None, port=None, timeout=1800: given.append(
+        dict(backend=backend, port=port, timeout=timeout)))
+    with Warnings() as warnings:
+        options.parse_options(str(tmp_path), True, ['-opt', str(TRAIN_OPT), '--launcher', 'pytorch', '--force_yml',
+                                                    f'path:root={tmp_path}', 'dist_params:timout=5'])
+    assert given == [{'backend': 'gloo', 'port': 29500, 'timeout': 1800}]
+    assert len(warnings) == 1 and 'dist_params:timout is read by nothing (did you mean timeout?)' in warnings[0]

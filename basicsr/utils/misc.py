@@ -40,7 +40,7 @@ def mkdir_and_rename(path):
     """
     if os.path.exists(path):
         stem = f'{path}_archived_{get_time_str()}'
-        for n in range(10000):
+        for n in range(1000):
             new_name = stem if n == 0 else f'{stem}_{n}'
             if os.path.lexists(new_name):
                 continue

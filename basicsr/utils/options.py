@@ -1,6 +1,7 @@
 # Modified from https://github.com/XPixelGroup/BasicSR/blob/master/basicsr/utils/options.py (Apache-2.0)
 """Command line and YAML option files: parsing, validation, ``--force_yml`` overrides and derived paths."""
 import argparse
+import inspect
 import os
 import os.path as osp
 import random
@@ -286,7 +287,8 @@ def parse_options(root_path, is_train=True, argv=None):
     if args.launcher == 'none':
         opt['dist'] = False
     else:
-        init_dist(args.launcher, **(opt.get('dist_params') or {}))
+        accepted = set(inspect.signature(init_dist).parameters) - {'launcher'}  # other keys: typos, reported below
+        init_dist(args.launcher, **{k: v for k, v in (opt.get('dist_params') or {}).items() if k in accepted})
         opt['dist'] = True
     opt['rank'], opt['world_size'] = get_dist_info()
     from basicsr.utils.option_check import report_unused_options  # it imports OptionError from this module
