@@ -25,7 +25,9 @@ linear intensities, written without gamma.
 Outputs (written atomically): ``<out>/sharp/<name>.png``, ``<out>/events/<name>.png`` (net polarity of the
 window's events: red positive, blue negative) and ``<out>/panel/<name>.png`` (blurry | events | sharp). Every
 input is checked before the first file is written: a bad file, window, frame size or checkpoint raises an
-:class:`InferenceError` (or the event core's ``EventFormatError``) naming what is wrong and what was expected.
+:class:`InferenceError` (or the event core's ``EventFormatError``) naming what is wrong and what was expected. So
+are an output folder that cannot be written and results of an earlier run that would be replaced (unless
+``--overwrite``), before any inference runs.
 """
 import argparse
 import os
@@ -45,9 +47,10 @@ from basicsr.models.deblur_methods import (METHODS, InferenceError, canonical_me
                                            load_method, method_batch, network_inputs)
 from basicsr.models.inference import forward_padded, forward_tiled  # noqa: E402
 from basicsr.utils.img_util import imread, imwrite, make_panel, tensor2img  # noqa: E402
+from basicsr.utils.output_check import OutputFolderError, check_writable  # noqa: E402
 
 __all__ = ['InferenceError', 'deblur', 'deblur_file', 'deblur_recording', 'open_events', 'EventSource', 'write_result',
-           'read_image', 'main']
+           'check_out', 'read_image', 'main']
 
 
 def read_image(path, what='--image'):
@@ -346,6 +349,32 @@ def _deblur_window(image, window, t_start, t_end, method, net, aps, device, tile
             'representation': rep}
 
 
+RESULT_KINDS = ('sharp', 'events', 'panel')
+
+
+def check_out(out_dir, names, overwrite=False):
+    """Checks, before any inference, that the results can be written and would replace no earlier result.
+
+    Args:
+        out_dir (str): Output folder.
+        names (list[str]): File stems that will be written (see :func:`write_result`).
+        overwrite (bool): Allow replacing existing result files. Default: False.
+
+    Raises:
+        InferenceError: For a folder that cannot be created or written, or existing results without ``overwrite``.
+    """
+    paths = [osp.join(out_dir, kind, f'{name}.png') for name in names for kind in RESULT_KINDS]
+    try:
+        for folder in dict.fromkeys([out_dir] + [osp.dirname(p) for p in paths]):
+            check_writable(folder, '--out')
+    except OutputFolderError as err:
+        raise InferenceError(str(err)) from None
+    existing = [p for p in paths if osp.lexists(p)]
+    if existing and not overwrite:
+        raise InferenceError(f'--out {out_dir}: {len(existing)} result files of an earlier run would be replaced '
+                             f'(e.g. {existing[0]}); pass --overwrite to replace them, or choose another --out')
+
+
 def write_result(result, out_dir, name):
     """Writes ``sharp/<name>.png``, ``events/<name>.png`` and ``panel/<name>.png`` atomically.
 
@@ -358,7 +387,7 @@ def write_result(result, out_dir, name):
         dict: ``kind -> path`` of the written files.
     """
     paths = {}
-    for kind in ('sharp', 'events', 'panel'):
+    for kind in RESULT_KINDS:
         path = osp.join(out_dir, kind, f'{name}.png')
         imwrite(result[kind], path)
         paths[kind] = path
@@ -436,7 +465,7 @@ def _process(jobs, source, method, net, out_dir, device, tile, use_mask, progres
 
 
 def deblur_recording(events_path, out_dir, method, net, frames=None, exposure_time=None, device=None, tile=None,
-                     use_mask=True, progress=True):
+                     use_mask=True, progress=True, overwrite=False):
     """Deblurs every frame of a recording (event_utils h5 ``images/*`` or AEDAT4 APS frames) with its exposure.
 
     All frames are checked (size, exposure window, events in the window) before the first file is written.
@@ -453,6 +482,7 @@ def deblur_recording(events_path, out_dir, method, net, frames=None, exposure_ti
         tile (int | None): Tile size for tiled inference. Default: None.
         use_mask (bool): Feed EFNet the event mask. Default: True.
         progress (bool): Show a tqdm progress bar. Default: True.
+        overwrite (bool): Replace result files of an earlier run (else refuse, see :func:`check_out`). Default: False.
 
     Returns:
         list[dict]: Per frame ``name`` and the written ``sharp``, ``events``, ``panel`` paths.
@@ -469,6 +499,7 @@ def deblur_recording(events_path, out_dir, method, net, frames=None, exposure_ti
             jobs.append(_Job(f'{info.index:06d}', t0, t1, index=info.index,
                              image_name=f'{source.name} frame {info.index}'))
         _validate_jobs(jobs, source, method, net)
+        check_out(out_dir, [job.name for job in jobs], overwrite)
         return _process(jobs, source, method, net, out_dir, device, tile, use_mask, progress)
     finally:
         source.close()
@@ -602,6 +633,7 @@ def build_parser():
     p.add_argument('--net-opt', action='append', metavar='KEY=VALUE', help='network option (YAML value)')
     p.add_argument('-opt', dest='opt', help='option file whose network_g (and path.pretrain_network_g) are used')
     p.add_argument('--out', required=True, help='output folder')
+    p.add_argument('--overwrite', action='store_true', help='replace result files of an earlier run in --out')
     p.add_argument('--name', help='output file stem for a single --image (default: its file name)')
     p.add_argument('--device', default='auto', help='cpu, cuda, cuda:N or auto')
     p.add_argument('--tile', type=int, help='tile size for tiled inference (e.g. 512)')
@@ -655,6 +687,8 @@ def main(argv=None):
         if not osp.isfile(path):
             raise InferenceError(f'--events: event file not found: {path}')
 
+    name = None if args.image is None else args.name or osp.splitext(osp.basename(args.image))[0]
+    check_out(args.out, [] if name is None else [name], args.overwrite)  # a recording's frames: once they are known
     device = _resolve_device(args.device)
     net = load_method(method, checkpoint, net_opt, device, args.param_key)
     progress = not args.no_progress
@@ -665,9 +699,8 @@ def main(argv=None):
         if len(args.events) != 1:
             raise InferenceError('deblurring the frames of a recording needs one .h5 or .aedat4 event file')
         return deblur_recording(args.events[0], args.out, method, net, args.frame, args.exposure_time, device,
-                                args.tile, use_mask, progress)
+                                args.tile, use_mask, progress, args.overwrite)
 
-    name = args.name or osp.splitext(osp.basename(args.image))[0]
     result = deblur_file(args.events, method, net, args.image, args.exposure, args.frame, args.aps,
                          args.exposure_time, args.sensor_size, args.time_scale, device, args.tile, use_mask)
     return [{'name': name, **write_result(result, args.out, name)}]

@@ -15,6 +15,7 @@ from basicsr.models.validation import write_metrics_csv  # noqa: E402
 from basicsr.utils.logger import get_env_info, get_root_logger  # noqa: E402
 from basicsr.utils.misc import get_time_str, make_exp_dirs  # noqa: E402
 from basicsr.utils.options import dict2str, parse_options  # noqa: E402
+from basicsr.utils.output_check import check_writable  # noqa: E402
 
 
 def format_table(results):
@@ -47,6 +48,8 @@ def test_pipeline(root_path, argv=None):
     """
     opt, _ = parse_options(root_path, is_train=False, argv=argv)
     torch.backends.cudnn.benchmark = True
+    if opt['rank'] == 0:  # before any work: the results folder is made (or an earlier one archived) in its parent
+        check_writable(osp.dirname(opt['path']['results_root']), 'the folder of path.results_root')
     make_exp_dirs(opt)
     log_file = osp.join(opt['path']['log'], f'test_{opt["name"]}_{get_time_str()}.log')
     logger = get_root_logger(log_file=log_file if opt['rank'] == 0 else None)
@@ -79,11 +82,12 @@ def test_pipeline(root_path, argv=None):
 
 
 def main():
-    """Console entry: tests, and turns bad input into a one-line error and exit 1."""
+    """Console entry: tests, and turns bad input (options, data files, checkpoints, an output folder that cannot be
+    written: ``OSError``) into a one-line error and exit 1."""
     root_path = osp.abspath(osp.join(osp.dirname(osp.abspath(__file__)), osp.pardir))
     try:
         test_pipeline(root_path)
-    except (KeyError, ValueError, FileNotFoundError, CheckpointError) as err:
+    except (KeyError, ValueError, OSError, CheckpointError) as err:
         get_root_logger().error(f'Testing stopped: {type(err).__name__}: {err}')
         sys.exit(1)
 

@@ -16,10 +16,10 @@ from basicsr.data.data_sampler import EnlargedSampler  # noqa: E402
 from basicsr.data.prefetch_dataloader import CPUPrefetcher, CUDAPrefetcher  # noqa: E402
 from basicsr.models import build_model  # noqa: E402
 from basicsr.models.base_model import CheckpointError, load_checkpoint  # noqa: E402
-from basicsr.utils.dist_util import barrier  # noqa: E402
+from basicsr.utils.dist_util import DEFAULT_TIMEOUT, barrier, peer_failure_message  # noqa: E402
 from basicsr.utils.logger import AvgTimer, MessageLogger, get_env_info, get_root_logger, init_tb_logger  # noqa: E402
-from basicsr.utils.misc import (check_resume, get_time_str, latest_state, make_exp_dirs, mkdir_and_rename,  # noqa: E402
-                                set_random_seed)
+from basicsr.utils.misc import (SaveError, check_resume, describe_saved, get_time_str, latest_state,  # noqa: E402
+                                make_exp_dirs, mkdir_and_rename, remove_save_leftovers, set_random_seed)
 from basicsr.utils.options import copy_opt_file, dict2str, parse_options  # noqa: E402
 
 
@@ -119,6 +119,19 @@ def _validate(model, val_loaders, current_iter, tb_logger, opt):
         model.validation(val_loader, current_iter, tb_logger, (opt.get('val') or {}).get('save_img', False))
 
 
+class RunStopped(Exception):
+    """A run that stopped for a known reason (Ctrl-C, a stalled peer, a full disk); the message is one line.
+
+    Args:
+        message (str): What happened and what exists to resume from.
+        exit_code (int): Exit status of the command. Default: 1.
+    """
+
+    def __init__(self, message, exit_code=1):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
 def train_pipeline(root_path, argv=None):
     """Runs a training from the command line (or ``argv``), resumable and distributed.
 
@@ -128,9 +141,32 @@ def train_pipeline(root_path, argv=None):
 
     Returns:
         BaseModel: The trained model.
+
+    Raises:
+        RunStopped: Ctrl-C, a peer that stalled or died (``dist_params:timeout``) or a checkpoint that could not be
+            written; the message says at which iteration and what was saved.
     """
     opt, args = parse_options(root_path, is_train=True, argv=argv)
+    progress = {'iter': 0}
+    try:
+        return _train(opt, args, progress)
+    except KeyboardInterrupt:
+        raise RunStopped(f'Interrupted at iteration {progress["iter"]}. {describe_saved(opt["path"])}',
+                         exit_code=130) from None
+    except SaveError as err:
+        raise RunStopped(f'{err.strerror} (iteration {progress["iter"]}). {describe_saved(opt["path"])}') from None
+    except RuntimeError as err:
+        failure = peer_failure_message(err, (opt.get('dist_params') or {}).get('timeout', DEFAULT_TIMEOUT))
+        if failure is None:
+            raise
+        raise RunStopped(f'Distributed run stopped at iteration {progress["iter"]}: {failure}. '
+                         f'{describe_saved(opt["path"])}') from None
+
+
+def _train(opt, args, progress):
+    """The body of :func:`train_pipeline`; ``progress['iter']`` follows the current iteration."""
     torch.backends.cudnn.benchmark = True
+    leftovers = remove_save_leftovers(opt['path']['experiments_root']) if opt['rank'] == 0 else []
     resume_state = load_resume_state(opt)
     if resume_state is None:
         make_exp_dirs(opt)
@@ -144,6 +180,8 @@ def train_pipeline(root_path, argv=None):
     logger = get_root_logger(log_file=log_file if opt['rank'] == 0 else None)
     logger.info(get_env_info())
     logger.info(dict2str(opt))
+    if leftovers:
+        logger.info(f'Removed {len(leftovers)} temporary file(s) of saves killed midway: {", ".join(leftovers)}')
     tb_logger = None
     if opt['logger'].get('use_tb_logger') and 'debug' not in opt['name']:
         tb_logger = init_tb_logger(log_dir=opt['path']['tb_logger'])
@@ -160,6 +198,7 @@ def train_pipeline(root_path, argv=None):
         model.resume_training(resume_state)
         logger.info(f'Resuming training from epoch: {resume_state["epoch"]}, iter: {resume_state["iter"]}.')
         start_epoch, current_iter = resume_state['epoch'], resume_state['iter']
+        progress['iter'] = current_iter
     else:
         start_epoch, current_iter = 0, 0
 
@@ -184,6 +223,7 @@ def train_pipeline(root_path, argv=None):
         while train_data is not None and current_iter < total_iters:
             data_time = time.time() - tick
             current_iter += 1
+            progress['iter'] = current_iter
             model.update_learning_rate(current_iter, warmup_iter=opt['train'].get('warmup_iter', -1))
             model.feed_data(train_data)
             model.optimize_parameters(current_iter)
@@ -218,12 +258,24 @@ def train_pipeline(root_path, argv=None):
     return model
 
 
-def main():
-    """Console entry: trains, and turns a stopped run (NaN loss, bad input) into a one-line error and exit 1."""
+
+def main(argv=None):
+    """Console entry: trains, and turns a stopped run (Ctrl-C, NaN loss, bad input, a stalled peer, a full disk)
+    into a one-line error and a non-zero exit.
+
+    Args:
+        argv (list[str] | None): Command-line arguments instead of ``sys.argv[1:]``. Default: None.
+    """
     root_path = osp.abspath(osp.join(osp.dirname(osp.abspath(__file__)), osp.pardir))
     try:
-        train_pipeline(root_path)
-    except (FloatingPointError, KeyError, ValueError, FileNotFoundError, CheckpointError) as err:
+        train_pipeline(root_path, argv)
+    except RunStopped as err:
+        get_root_logger().error(f'Training stopped: {err}')
+        sys.exit(err.exit_code)
+    except KeyboardInterrupt:
+        get_root_logger().error('Training stopped: interrupted before the first iteration.')
+        sys.exit(130)
+    except (FloatingPointError, KeyError, ValueError, OSError, CheckpointError) as err:
         get_root_logger().error(f'Training stopped: {type(err).__name__}: {err}')
         sys.exit(1)
 

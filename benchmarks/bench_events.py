@@ -5,7 +5,8 @@ Usage::
     python benchmarks/bench_events.py [--events 2000000] [--repeats 5]
 
 Prints million events per second (best of ``--repeats``) for each representation beside its baseline (a per-event
-Python loop for the 13-bin grid on a subsample, ``np.add.at`` scatter for the E2VID grid and SCER) and the ratio.
+Python loop for the 13-bin grid on a subsample, ``np.add.at`` scatter for the E2VID grid and SCER) and the ratio;
+then the h5 reader: a whole-file read, a window read, and the once-per-file timestamp check made on opening.
 Figures are wall-clock on whatever else the machine is doing; compare ratios, not absolute values.
 """
 import argparse
@@ -194,6 +195,11 @@ def main():
               f'(cpu {len(full) / cpu_full / 1e6:6.1f})')
         print(f'{"h5 read + validate, 30 ms window":34s} {len(win) / sec_win / 1e6:7.1f} M ev/s '
               f'(cpu {len(win) / cpu_win / 1e6:6.1f})   {len(win)} of {n} events read')
+        sec_check, cpu_check, _ = best_time(lambda: H5EventReader(path).close(), args.repeats)
+        sec_open, cpu_open, _ = best_time(lambda: H5EventReader(path, validate=False).close(), args.repeats)
+        print(f'{"h5 open + timestamp check, whole":34s} {n / sec_check / 1e6:7.1f} M ev/s (cpu '
+              f'{n / cpu_check / 1e6:6.1f})   {sec_check * 1e3:.1f} ms; open without the check '
+              f'{sec_open * 1e3:.1f} ms')
 
 
 if __name__ == '__main__':

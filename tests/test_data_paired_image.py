@@ -38,7 +38,7 @@ def test_val_items_rgb_float_and_sorted(tmp_path):
     assert opt == snapshot
     assert len(ds) == 3
     item = ds[0]
-    assert set(item) == {'lq', 'gt', 'lq_path', 'gt_path'}
+    assert set(item) == {'lq', 'gt', 'lq_path', 'gt_path', 'image_name'} and item['image_name'] == 'a'
     assert item['gt_path'].endswith('a.png') and item['lq_path'].endswith('a.png')
     lq_bgr = images['a'][0]
     assert item['lq'].shape == (3, 16, 20) and item['lq'].dtype == torch.float32

@@ -77,6 +77,9 @@ def test_h5_window_reads_only_the_window(tmp_path, monkeypatch):
 
     monkeypatch.setattr(h5py.Dataset, '__getitem__', spy)
     with H5EventReader(path) as r:
+        # opening checks every timestamp once (events/ts only); a window read then reads only the window
+        assert {name for name, _ in read_slices} == {'/events/ts'}
+        read_slices.clear()
         w = r.read_window(10.04, 10.045)
     assert max(n for _, n in read_slices) <= max(16, len(w))
 
@@ -115,7 +118,7 @@ def test_h5_bad_files_name_the_problem(tmp_path):
         f.create_dataset('events/ts', data=np.array([0.2, 0.1]))
         f.create_dataset('events/ps', data=np.array([1, 0], np.uint8))
         f.attrs['sensor_resolution'] = [4, 4]
-    with pytest.raises(EventFormatError, match=r'unsorted.h5 events\[0:2\].*not sorted'):
+    with pytest.raises(EventFormatError, match=r'unsorted.h5 events/ts: timestamps are not sorted: t\[1\]'):
         read_events(unsorted)
 
 

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from torch.utils import data as data
 
+from basicsr.data.sample_names import unique_names
 from basicsr.data.transforms import augment, paired_random_crop
 from basicsr.events import event_mask, normalize_maxabs
 from basicsr.utils.file_client import FileClient
@@ -94,6 +95,11 @@ def read_lmdb_meta(lmdb_path):
     return [{'prefix': p, 'counts': seqs[p]} for p in sorted(seqs)]
 
 
+def _sequence_name(path):
+    """The file name up to its first dot (``formats.md``)."""
+    return os.path.basename(path).split('.')[0]
+
+
 def _h5_counts(path):
     import h5py
     try:
@@ -154,7 +160,8 @@ class H5ImageDataset(data.Dataset):
                 events, so no other representation can be built from it (a clear error says so). Default: None.
 
     Item keys: ``frame`` (C, H, W) float [0, 1], ``frame_gt``, ``voxel`` (C_ev, H, W) float32, ``mask``
-    (1, H, W) in {0, 1}, ``seq``, ``image_name`` = ``<seq>/<index:04d>``, ``lq_path``.
+    (1, H, W) in {0, 1}, ``seq``, ``image_name`` = ``<seq>/<index:04d>``, ``lq_path``. The sequence name is the
+    file name up to its first dot; files of a list that share it are named by their relative path instead.
     """
 
     def __init__(self, opt):
@@ -185,10 +192,10 @@ class H5ImageDataset(data.Dataset):
 
         dataroot = os.path.expanduser(os.fspath(opt['dataroot']))
         if self.backend in ('h5', 'hdf5'):
-            self.sources = []
-            for path in list_h5_files(dataroot):
-                seq = os.path.basename(path).split('.')[0]
-                self.sources.append({'seq': seq, 'path': path, 'counts': _h5_counts(path)})
+            paths = list_h5_files(dataroot)
+            root = os.path.commonpath([os.path.dirname(os.path.abspath(p)) for p in paths])
+            seqs = unique_names([os.path.relpath(os.path.abspath(p), root) for p in paths], _sequence_name)
+            self.sources = [{'seq': seq, 'path': path, 'counts': _h5_counts(path)} for seq, path in zip(seqs, paths)]
             self.file_client = FileClient('h5', **io_opt)
         elif self.backend == 'lmdb':
             if not os.path.isdir(dataroot):
@@ -197,8 +204,9 @@ class H5ImageDataset(data.Dataset):
             for entry in read_lmdb_meta(dataroot):
                 if 'images' not in entry['counts']:
                     raise KeyError(f'lmdb {dataroot}: sequence {entry["prefix"]} has no "images" arrays')
-                seq = os.path.basename(entry['prefix']).split('.')[0]
-                self.sources.append({'seq': seq, 'path': entry['prefix'], 'counts': entry['counts']})
+                self.sources.append({'path': entry['prefix'], 'counts': entry['counts']})
+            for src, seq in zip(self.sources, unique_names([s['path'] for s in self.sources], _sequence_name)):
+                src['seq'] = seq
             io_opt.setdefault('db_paths', dataroot)
             self.file_client = FileClient('lmdb', **io_opt)
         else:

@@ -5,6 +5,7 @@ import os
 import torch
 from torch.utils import data as data
 
+from basicsr.data.sample_names import unique_names
 from basicsr.data.transforms import augment, paired_random_crop
 from basicsr.utils.file_client import FileClient
 from basicsr.utils.img_util import imfrombytes, img2tensor
@@ -105,6 +106,9 @@ class PairedImageDataset(data.Dataset):
             use_rot (bool): Vertical flips and transposes (BasicSR convention). Default: False.
             mean, std (list[float]): Optional normalisation.
             color (str): ``color`` or ``grayscale``. Default: ``color``.
+
+    Item keys: ``lq``, ``gt``, ``lq_path``, ``gt_path`` and ``image_name``: the lq file stem, or its path relative
+    to ``dataroot_lq`` (without extension) where stems repeat in nested folders.
     """
 
     def __init__(self, opt):
@@ -130,6 +134,9 @@ class PairedImageDataset(data.Dataset):
                                       os.path.expanduser(meta) if meta else None)
         else:
             raise ValueError(f'dataset {opt.get("name")!r}: io_backend type must be disk or lmdb, got {self.backend!r}')
+        lmdb = self.backend == 'lmdb'  # lmdb paths are keys, relative already
+        self.names = unique_names([p['lq_path'] if lmdb else os.path.relpath(p['lq_path'], self.lq_folder)
+                                   for p in self.paths])
         self.file_client = FileClient(self.backend, **self.io_backend_opt)
         if opt.get('phase') == 'train':
             if opt.get('gt_size') is None:
@@ -159,7 +166,8 @@ class PairedImageDataset(data.Dataset):
             mean = torch.tensor(self.mean if self.mean is not None else 0., dtype=torch.float32).view(-1, 1, 1)
             std = torch.tensor(self.std if self.std is not None else 1., dtype=torch.float32).view(-1, 1, 1)
             lq, gt = (lq - mean) / std, (gt - mean) / std
-        return {'lq': lq, 'gt': gt, 'lq_path': paths['lq_path'], 'gt_path': paths['gt_path']}
+        return {'lq': lq, 'gt': gt, 'lq_path': paths['lq_path'], 'gt_path': paths['gt_path'],
+                'image_name': self.names[index]}
 
     def __len__(self):
         return len(self.paths)

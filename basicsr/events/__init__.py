@@ -24,14 +24,15 @@ from basicsr.events.repr_registry import (EVENT_REPR_REGISTRY, SCERRepr, VoxelGr
                                          get_normalizer)
 from basicsr.events.representations import (check_num_bins, event_mask, normalize_maxabs, normalize_nonzero, scer,
                                             voxel_grid)
-from basicsr.events.stream import (EventFormatError, EventStream, Frame, concatenate_streams, to_canonical,
-                                   validate_events)
+from basicsr.events.stream import (EventFormatError, EventStream, Frame, check_timestamps, concatenate_streams,
+                                   to_canonical, validate_events)
 from basicsr.events.text_io import read_npy_events, read_text_events, write_npy_events, write_text_events
 from basicsr.events.visualize import event_frame, flow_to_color, flow_wheel, representation_strip
 
 __all__ = [
     'EFNetH5Writer', 'efnet_frame', 'efnet_mask', 'write_efnet_h5',
     'EventStream', 'Frame', 'EventFormatError', 'to_canonical', 'validate_events', 'concatenate_streams',
+    'check_timestamps',
     'voxel_grid', 'scer', 'event_mask', 'normalize_nonzero', 'normalize_maxabs', 'check_num_bins',
     'EVENT_REPR_REGISTRY', 'build_representation', 'get_normalizer', 'VoxelGridRepr', 'SCERRepr',
     'EventInputSpec', 'build_event_input', 'read_events', 'write_events',

@@ -1,18 +1,21 @@
 """event_utils raw h5 files (``events/xs, ys, ts, ps`` plus frames): a streaming reader and an atomic writer.
 
 The reader never loads the whole file to slice a window: window bounds are found by a binary search that reads
-single timestamps until the range is one block long, then one block; only the window's events are then read.
+single timestamps until the range is one block long, then one block; only the window's events are then read. A
+binary search is only right on sorted times, so on opening the reader checks every timestamp once (finite,
+non-decreasing), chunk by chunk, before any window is trusted.
 """
 import os
 
 import numpy as np
 
-from basicsr.events.stream import EventFormatError, EventStream, Frame, to_canonical
+from basicsr.events.stream import EventFormatError, EventStream, Frame, check_timestamps, to_canonical
 
 __all__ = ['H5EventReader', 'write_event_h5', 'read_h5_events']
 
 _EVENT_KEYS = ('xs', 'ys', 'ts', 'ps')
 _BLOCK = 1 << 16
+_CHECK_CHUNK = 1 << 22  # timestamps per chunk of the opening check: 32 MB of float64
 
 
 def _h5py():
@@ -35,7 +38,12 @@ class H5EventReader:
 
     Args:
         path (str | os.PathLike): The h5 file.
-        validate (bool): Validate every window read (sortedness, coordinates, times). Default: True.
+        validate (bool): Check every timestamp of the file once on opening (finite, non-decreasing) and validate
+            every window read (coordinates, times, polarity). Default: True.
+
+    Raises:
+        EventFormatError: For a file that is not an event_utils h5 file, or (``validate``) a NaN, infinite or
+            decreasing timestamp anywhere in ``events/ts``, naming the file and the first bad index.
     """
 
     def __init__(self, path, validate=True):
@@ -66,6 +74,31 @@ class H5EventReader:
                 raise EventFormatError(f'{self.path}: "events/{key}" has shape {shape}; expected '
                                        f'({self.num_events},) like events/ts.')
         self.height, self.width = self._sensor_size()
+        if validate:
+            try:
+                self.check_timestamps()
+            except BaseException:
+                self.close()
+                raise
+
+    def check_timestamps(self, chunk_size=_CHECK_CHUNK):
+        """Checks that all of ``events/ts`` is finite and non-decreasing, reading it in chunks.
+
+        Args:
+            chunk_size (int): Timestamps read at a time. Default: 4,194,304 (32 MB).
+
+        Raises:
+            EventFormatError: Naming the file and the first NaN, infinite or decreasing timestamp.
+        """
+        ts, previous = self._ds['ts'], None
+        for i0 in range(0, self.num_events, int(chunk_size)):
+            i1 = min(self.num_events, i0 + int(chunk_size))
+            try:
+                chunk = ts[i0:i1]
+            except OSError as err:
+                raise EventFormatError(f'{self.path}: cannot read events/ts[{i0}:{i1}] ({err}); a truncated file, or '
+                                       'a compressed one that needs "pip install hdf5plugin".') from err
+            previous = check_timestamps(chunk, f'{self.path} events/ts', offset=i0, previous=previous)
 
     def _sensor_size(self):
         res = self._file.attrs.get('sensor_resolution')

@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ['EventFormatError', 'EventStream', 'Frame', 'validate_events', 'to_canonical', 'concatenate_streams']
+__all__ = ['EventFormatError', 'EventStream', 'Frame', 'validate_events', 'to_canonical', 'concatenate_streams',
+           'check_timestamps']
 
 
 class EventFormatError(ValueError):
@@ -20,6 +21,56 @@ def _where(source):
 
 def _first_bad(mask):
     return int(np.flatnonzero(mask)[0])
+
+
+def _num_finite(t):
+    """Length of the finite prefix of ``t``."""
+    finite = np.isfinite(t)
+    return len(t) if finite.all() else _first_bad(~finite)
+
+
+def _nonfinite_error(t, index, source, offset=0):
+    return EventFormatError(f'Events{_where(source)}: timestamp {offset + index} is {t[index]} (NaN or infinite); '
+                            'expected finite seconds.')
+
+
+def check_timestamps(t, source=None, offset=0, previous=None, hint=''):
+    """Checks that timestamps are finite and non-decreasing, vectorised; chunk by chunk for files larger than memory.
+
+    The single check every reader relies on before it trusts a time window (``H5EventReader`` runs it over the
+    whole file once when it opens it, the in-memory readers through :meth:`EventStream.validate`).
+
+    Args:
+        t (np.ndarray): Timestamps, the whole stream or one chunk of it.
+        source (str | None): File (and dataset) named in error messages. Default: None.
+        offset (int): Index of ``t[0]`` in the whole stream, for the index in messages. Default: 0.
+        previous (float | None): Last timestamp of the previous chunk (None for the first). Default: None.
+        hint (str): Appended to the message about unsorted timestamps. Default: ``''``.
+
+    Returns:
+        float | None: The last timestamp, to pass as ``previous`` with the next chunk (``previous`` when ``t`` is
+        empty).
+
+    Raises:
+        EventFormatError: Naming the source and the first bad index (a NaN or infinite time, or the first index
+            where the time decreases).
+    """
+    t = np.asarray(t)
+    if len(t) == 0:
+        return previous
+    num_finite = _num_finite(t)
+    head = t[:num_finite]  # the finite prefix: a decrease in it comes before the first NaN
+    if previous is not None and num_finite and head[0] < previous:
+        raise EventFormatError(f'Events{_where(source)}: timestamps are not sorted: t[{offset}] = {float(head[0])!r} '
+                               f'< t[{offset - 1}] = {previous!r}{hint}.')
+    unsorted = head[1:] < head[:-1]
+    if unsorted.any():
+        bad = _first_bad(unsorted)
+        raise EventFormatError(f'Events{_where(source)}: timestamps are not sorted: t[{offset + bad + 1}] = '
+                               f'{float(head[bad + 1])!r} < t[{offset + bad}] = {float(head[bad])!r}{hint}.')
+    if num_finite < len(t):
+        raise _nonfinite_error(t, num_finite, source, offset)
+    return t[-1].item()
 
 
 def to_canonical(x, y, t, p, height=None, width=None, source=None, sort=False):
@@ -61,10 +112,9 @@ def to_canonical(x, y, t, p, height=None, width=None, source=None, sort=False):
             raise EventFormatError(f'Events{_where(source)}: "{name}" has {len(arr)} entries but "t" has {n}.')
     t = np.ascontiguousarray(t, dtype=np.float64)
     if sort and n and (t[1:] < t[:-1]).any():
-        if not np.isfinite(t).all():
-            bad = _first_bad(~np.isfinite(t))
-            raise EventFormatError(f'Events{_where(source)}: timestamp {bad} is {t[bad]} (NaN or infinite); '
-                                   'expected finite seconds.')
+        num_finite = _num_finite(t)
+        if num_finite < n:
+            raise _nonfinite_error(t, num_finite, source)
         order = np.argsort(t, kind='stable')
         t, x, y, p = t[order], x[order], y[order], p[order]
     x = _coords(x, 'x', source)
@@ -242,15 +292,7 @@ class EventStream:
                                        f'width={self.width}.')
         if n == 0:
             return self
-        if not np.isfinite(self.t).all():
-            bad = _first_bad(~np.isfinite(self.t))
-            raise EventFormatError(f'Events{where}: timestamp {bad} is {self.t[bad]} (NaN or infinite); expected '
-                                   'finite seconds.')
-        unsorted = self.t[1:] < self.t[:-1]
-        if unsorted.any():
-            bad = _first_bad(unsorted)
-            raise EventFormatError(f'Events{where}: timestamps are not sorted: t[{bad + 1}] = {self.t[bad + 1]!r} < '
-                                   f't[{bad}] = {self.t[bad]!r} (pass sort=True to sort them).')
+        check_timestamps(self.t, source, hint=' (pass sort=True to sort them)')
         for name, size, label in (('x', self.width, 'width'), ('y', self.height, 'height')):
             arr = getattr(self, name)
             if int(arr.max()) >= size:

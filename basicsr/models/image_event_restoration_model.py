@@ -13,6 +13,7 @@ from basicsr.losses import build_loss
 from basicsr.models.base_model import BaseModel
 from basicsr.models.inference import forward_padded, forward_tiled
 from basicsr.models.validation import run_validation
+from basicsr.utils.misc import describe_saved
 from basicsr.utils.registry import MODEL_REGISTRY
 
 DEFAULT_IO = {'inputs': {'x': 'lq'}, 'outputs': ['out'], 'result': 'out', 'gt': 'gt'}
@@ -137,16 +138,16 @@ class ImageEventRestorationModel(BaseModel):
 
         Args:
             data (dict): Batch from a dataset (tensors plus names).
-            use_mask (bool | None): Give the batch's ``mask`` to the network; None keeps the current setting.
+            use_mask (bool | None): Give this batch's ``mask`` to the network; None uses the model's own setting
+                (the training dataset's ``use_mask``), which a validation batch never changes.
         """
-        if use_mask is not None:
-            self.use_mask = use_mask
+        self.batch_use_mask = self.use_mask if use_mask is None else bool(use_mask)
         self.batch = {k: v.to(self.device, non_blocking=True) if torch.is_tensor(v) else v for k, v in data.items()}
 
     def _net_inputs(self, batch):
         inputs = {}
         for arg, key in self.io['inputs'].items():
-            if key == 'mask' and not self.use_mask:
+            if key == 'mask' and not getattr(self, 'batch_use_mask', self.use_mask):
                 continue
             if key in batch:
                 inputs[arg] = batch[key]
@@ -187,8 +188,7 @@ class ImageEventRestorationModel(BaseModel):
             values = ', '.join(f'{k}={float(v):.4g}' for k, v in loss_dict.items())
             raise FloatingPointError(
                 f'Loss is {float(l_total)} at iteration {current_iter} ({values}); training stopped before '
-                'updating the weights. The last saved checkpoint in '
-                f'{self.opt["path"].get("models")} is intact; lower the learning rate or check the data.')
+                f'updating the weights. {describe_saved(self.opt["path"])} Lower the learning rate or check the data.')
         if self.opt.get('dist'):
             # Keeps every parameter in the graph so DDP never meets an unused one (EFNet's EMGC without a mask).
             l_total = l_total + 0 * sum(p.sum() for p in self.net_g.parameters())
@@ -206,7 +206,11 @@ class ImageEventRestorationModel(BaseModel):
         return self.batch[key]
 
     def _inference_net(self):
-        return self.net_g_ema if getattr(self, 'net_g_ema', None) is not None else self.net_g
+        """The network for validation and testing: the EMA copy, else the bare network (never the DDP wrapper,
+        whose forward would broadcast buffers and hang ranks with unequal shards)."""
+        if getattr(self, 'net_g_ema', None) is not None:
+            return self.net_g_ema
+        return self.get_bare_model(self.net_g)
 
     def test(self):
         """Runs the network on the current batch (eval mode, padding or tiling, mini-batches)."""

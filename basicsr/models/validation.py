@@ -1,7 +1,7 @@
 """Validation and testing sharded over all ranks, with per-image metrics gathered on rank 0."""
 import os
 import os.path as osp
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 
 import numpy as np
 from torch.utils.data import DataLoader, Subset
@@ -119,6 +119,9 @@ def run_validation(model, dataloader, current_iter, tb_logger=None, save_img=Fal
     Returns:
         dict: ``{metric: mean}`` on rank 0 (empty on other ranks or without metrics). The per-image values are
         left in ``model.image_records`` (``OrderedDict`` name → {metric: value}).
+
+    Raises:
+        ValueError: On rank 0, when two samples share a name (their scores would collapse into one).
     """
     opt = model.opt
     val_opt = opt.get('val') or {}
@@ -139,7 +142,7 @@ def run_validation(model, dataloader, current_iter, tb_logger=None, save_img=Fal
                         collate_fn=dataloader.collate_fn, worker_init_fn=dataloader.worker_init_fn)
     pbar = tqdm(total=len(dataset), unit='image', desc=f'{dataset_name}', disable=rank != 0
                 or not val_opt.get('pbar', True), dynamic_ncols=True)
-    records = OrderedDict()
+    records = []
     for index, data in zip(indices, loader):
         model.feed_data(data, use_mask=use_mask)
         model.test()
@@ -150,17 +153,21 @@ def run_validation(model, dataloader, current_iter, tb_logger=None, save_img=Fal
             imwrite(tensor2img(visuals['result'], rgb2bgr=rgb2bgr), save_path)
             if val_opt.get('save_panels'):
                 imwrite(result_panel(visuals, rgb2bgr), save_path[:-len('.png')] + '_panel.png')
-        records[name] = _score(visuals, metrics_opt, use_image, rgb2bgr) if 'gt' in visuals else {}
+        records.append((name, _score(visuals, metrics_opt, use_image, rgb2bgr) if 'gt' in visuals else {}))
         pbar.update(world)
         pbar.set_postfix_str(name)
     pbar.close()
 
-    merged = OrderedDict()
-    for part in all_gather_objects(records):
-        merged.update(part)
-    model.image_records = OrderedDict(sorted(merged.items()))
+    gathered = [item for part in all_gather_objects(records) for item in part]
+    merged = OrderedDict(sorted(gathered, key=lambda item: item[0]))
+    model.image_records = merged
     if rank != 0:
         return {}
+    if len(merged) != len(gathered):
+        repeated = sorted(n for n, count in Counter(name for name, _ in gathered).items() if count > 1)
+        raise ValueError(f'dataset {dataset_name!r}: {len(gathered) - len(merged)} samples share a name with another '
+                         f'({repeated[:5]}), so their scores and images would collapse; the dataset must give each '
+                         'sample a distinct image_name')
     means = {}
     for metric in metrics_opt:
         values = [rec[metric] for rec in merged.values() if metric in rec]

@@ -1,5 +1,6 @@
 # Modified from https://github.com/XPixelGroup/BasicSR/blob/master/basicsr/utils/dist_util.py (Apache-2.0)
 """Process-group set-up for torchrun, ``torch.distributed.launch`` and Slurm, and rank helpers."""
+import datetime
 import functools
 import os
 import subprocess
@@ -8,7 +9,10 @@ import torch
 import torch.distributed as dist
 
 
-def init_dist(launcher, backend=None, port=None):
+DEFAULT_TIMEOUT = 1800
+
+
+def init_dist(launcher, backend=None, port=None, timeout=DEFAULT_TIMEOUT):
     """Initialises the default process group through the ``env://`` rendezvous.
 
     The device of a process is ``LOCAL_RANK`` (correct on multi-node runs). The multiprocessing start method is
@@ -18,7 +22,16 @@ def init_dist(launcher, backend=None, port=None):
         launcher (str): ``'pytorch'`` (torchrun / torch.distributed.launch set the environment) or ``'slurm'``.
         backend (str | None): ``'nccl'``, ``'gloo'``...; None picks nccl with CUDA, else gloo. Default: None.
         port (int | None): Master port for Slurm when ``MASTER_PORT`` is unset. Default: None.
+        timeout (float): Seconds a rendezvous or a collective operation (all-reduce, barrier, gather) waits for
+            the other ranks before this rank stops with an error, so a stalled or dead peer ends the run instead
+            of hanging it (``dist_params:timeout``). Default: 1800.
     """
+    try:
+        timeout = float(timeout)
+        if not timeout > 0:
+            raise ValueError
+    except (TypeError, ValueError):
+        raise ValueError(f'dist_params:timeout must be a positive number of seconds, got {timeout!r}') from None
     if launcher == 'slurm':
         _export_slurm_env(port)
     elif launcher != 'pytorch':
@@ -31,15 +44,46 @@ def init_dist(launcher, backend=None, port=None):
         backend = 'nccl' if torch.cuda.is_available() else 'gloo'
     if backend == 'nccl':
         torch.cuda.set_device(int(os.environ.get('LOCAL_RANK', 0)))
-    dist.init_process_group(backend=backend, init_method='env://')
+    dist.init_process_group(backend=backend, init_method='env://', timeout=datetime.timedelta(seconds=timeout))
+
+
+def peer_failure_message(err, timeout=DEFAULT_TIMEOUT):
+    """Describes a collective operation that failed because another rank stalled or died.
+
+    Gloo and NCCL do not say which peer failed to answer; the message names this rank and the others, one of which
+    is the culprit (with two processes, exactly the other one).
+
+    Args:
+        err (BaseException): The error raised by a collective operation.
+        timeout (float): The run's ``dist_params:timeout``, for the message. Default: 1800.
+
+    Returns:
+        str | None: One sentence, or None when ``err`` is not a distributed time-out or lost connection.
+    """
+    rank, world = get_dist_info()
+    text = str(err)
+    lowered = text.lower()
+    from_backend = isinstance(err, getattr(dist, 'DistError', ())) or any(
+        name in lowered for name in ('gloo', 'nccl', 'c10d', 'process group'))
+    if world < 2 or not isinstance(err, RuntimeError) or not from_backend:
+        return None
+    if 'timed out' in lowered or 'timeout' in lowered:
+        what = f'waited dist_params:timeout = {float(timeout):g} s for'
+    elif 'connection closed by peer' in lowered or 'connection reset' in lowered or 'broken pipe' in lowered:
+        what = 'lost the connection to'
+    else:
+        return None
+    others = [r for r in range(world) if r != rank]
+    culprit = f'rank {others[0]}' if len(others) == 1 else f'one of ranks {", ".join(map(str, others))}'
+    first_line = text.strip().splitlines()[0]
+    return f'rank {rank} {what} {culprit}, which stalled or died (backend says: {first_line[-160:]})'
 
 
 def _export_slurm_env(port):
     """Exports the torch.distributed environment variables from Slurm's."""
     proc_id = int(os.environ['SLURM_PROCID'])
     ntasks = int(os.environ['SLURM_NTASKS'])
-    node_list = os.environ['SLURM_NODELIST']
-    addr = subprocess.getoutput(f'scontrol show hostname {node_list} | head -n1')
+    addr = _first_slurm_host(os.environ['SLURM_NODELIST'])
     if port is not None:
         os.environ['MASTER_PORT'] = str(port)
     os.environ.setdefault('MASTER_PORT', '29500')
@@ -52,6 +96,30 @@ def _export_slurm_env(port):
         os.environ['LOCAL_RANK'] = str(proc_id % torch.cuda.device_count())
     else:
         os.environ['LOCAL_RANK'] = '0'
+
+
+def _first_slurm_host(node_list):
+    """Returns the first host name of a Slurm node list (``scontrol show hostname``, run without a shell).
+
+    Args:
+        node_list (str): ``SLURM_NODELIST``, e.g. ``node[01-04]``.
+
+    Returns:
+        str: The first host, e.g. ``node01``.
+
+    Raises:
+        RuntimeError: ``scontrol`` is missing, fails or prints no host.
+    """
+    try:
+        proc = subprocess.run(['scontrol', 'show', 'hostname', node_list], capture_output=True, text=True,
+                              check=False)
+    except OSError as err:
+        raise RuntimeError(f'--launcher slurm needs scontrol to read SLURM_NODELIST: {err}') from None
+    hosts = proc.stdout.split()
+    if proc.returncode != 0 or not hosts:
+        raise RuntimeError(f'scontrol show hostname {node_list!r} failed (exit {proc.returncode}): '
+                           f'{proc.stderr.strip() or "no host printed"}')
+    return hosts[0]
 
 
 def get_dist_info():

@@ -1,7 +1,7 @@
 # Modified from https://github.com/XPixelGroup/BasicSR/blob/master/basicsr/utils/img_util.py (Apache-2.0)
 """Image decoding, reading, writing and conversion between numpy images and torch tensors."""
 import os
-import tempfile
+import uuid
 
 import cv2
 import numpy as np
@@ -219,7 +219,9 @@ def imwrite(img, file_path, params=None, auto_mkdir=True):
                       f'{getattr(img, "dtype", None)} as {ext} for {file_path}: {err}') from None
     if not ok:
         raise IOError(f'OpenCV could not encode image of shape {getattr(img, "shape", None)} as {ext} for {file_path}')
-    fd, tmp_path = tempfile.mkstemp(prefix=f'.{os.path.basename(file_path)}.', suffix='.tmp', dir=folder)
+    # a unique name created with mode 0o666, so the file follows the umask like every other output (mkstemp: 0600)
+    tmp_path = os.path.join(folder, f'.{os.path.basename(file_path)}.{uuid.uuid4().hex[:12]}.tmp')
+    fd = os.open(tmp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, 'O_BINARY', 0), 0o666)
     try:
         with os.fdopen(fd, 'wb') as f:
             f.write(buf.tobytes())

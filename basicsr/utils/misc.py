@@ -1,7 +1,9 @@
 # Modified from https://github.com/XPixelGroup/BasicSR/blob/master/basicsr/utils/misc.py (Apache-2.0)
 """Small helpers: seeding, time stamps, experiment folders, directory scans, atomic saving."""
+import errno
 import os
 import random
+import re
 import time
 from pathlib import Path
 
@@ -30,13 +32,28 @@ def get_time_str():
 def mkdir_and_rename(path):
     """Creates ``path``; an existing folder is first renamed to ``<path>_archived_<time>``.
 
+    Two archives made in the same second get distinct names (``..._<time>_1``, ``_2``, ...): an earlier archive is
+    never replaced.
+
     Args:
         path (str): Folder to create.
     """
     if os.path.exists(path):
-        new_name = f'{path}_archived_{get_time_str()}'
-        print(f'Path already exists. Rename it to {new_name}', flush=True)
-        os.rename(path, new_name)
+        stem = f'{path}_archived_{get_time_str()}'
+        for n in range(1000):
+            new_name = stem if n == 0 else f'{stem}_{n}'
+            if os.path.lexists(new_name):
+                continue
+            try:
+                os.rename(path, new_name)
+            except FileNotFoundError:
+                break  # another process archived it first
+            except OSError as err:
+                if err.errno in (errno.EEXIST, errno.ENOTEMPTY):
+                    continue  # the name was taken between the check and the rename
+                raise
+            print(f'Path already exists. Rename it to {new_name}', flush=True)
+            break
     os.makedirs(path, exist_ok=True)
 
 
@@ -91,14 +108,25 @@ def scandir(dir_path, suffix=None, recursive=False, full_path=False):
     return sorted(out)
 
 
-def atomic_torch_save(obj, path):
-    """Saves with ``torch.save`` to a temporary name in the same folder, then renames.
+class SaveError(OSError):
+    """A checkpoint that could not be written (full disk, lost permissions); earlier files are untouched."""
 
-    A crash or kill during the write leaves any previous file at ``path`` untouched.
+
+_LEFTOVER = re.compile(r'\.(pth|state)\.tmp\d+$')
+
+
+def atomic_torch_save(obj, path):
+    """Saves with ``torch.save`` to a temporary name (``<path>.tmp<pid>``) in the same folder, then renames.
+
+    A crash or kill during the write leaves any previous file at ``path`` untouched; a kill -9 may leave the
+    temporary file, which :func:`remove_save_leftovers` removes at the next start of the experiment.
 
     Args:
         obj: Object to save (tensors and plain containers only, so it loads with ``weights_only=True``).
         path (str): Destination.
+
+    Raises:
+        SaveError: The file could not be written (e.g. no space left); the message names it and the reason.
     """
     path = str(path)
     tmp = f'{path}.tmp{os.getpid()}'
@@ -107,9 +135,56 @@ def atomic_torch_save(obj, path):
         with open(tmp, 'rb+') as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except (OSError, RuntimeError) as err:  # torch reports write failures of its zip writer as RuntimeError
+        reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err).strip().splitlines()[0]
+        raise SaveError(getattr(err, 'errno', None) or errno.EIO, f'Could not write {path}: {reason}') from err
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def remove_save_leftovers(folder):
+    """Removes the ``*.pth.tmp<pid>`` / ``*.state.tmp<pid>`` files of saves killed midway, anywhere in a folder.
+
+    Args:
+        folder (str): An experiment folder (searched recursively); a missing folder is fine.
+
+    Returns:
+        list[str]: The removed files.
+    """
+    removed = []
+    if not folder or not os.path.isdir(folder):
+        return removed
+    for root, _, files in os.walk(folder):
+        for name in files:
+            if _LEFTOVER.search(name):
+                path = os.path.join(root, name)
+                try:
+                    os.remove(path)
+                except FileNotFoundError:
+                    continue
+                removed.append(path)
+    return sorted(removed)
+
+
+def describe_saved(path_opt):
+    """One sentence on what a stopped run leaves behind: its latest checkpoint and state, or that there is none.
+
+    Args:
+        path_opt (dict): The ``path`` options (``models``, ``training_states``).
+
+    Returns:
+        str: e.g. ``'The last saved checkpoint (.../net_g_8.pth and .../8.state) is intact; resume with
+        --auto_resume.'``
+    """
+    models = path_opt.get('models')
+    weights = latest_checkpoint(models, 'net_g')
+    state = latest_state(path_opt.get('training_states'))
+    if weights is None and state is None:
+        return f'No checkpoint was saved before this iteration ({models} holds none).'
+    saved = ' and '.join(p for p in (weights, state) if p)
+    resume = '; resume with --auto_resume.' if state else '.'
+    return f'The last saved checkpoint ({saved}) is intact{resume}'
 
 
 def latest_state(training_states_dir):
@@ -128,6 +203,26 @@ def latest_state(training_states_dir):
     if not iters:
         return None
     return os.path.join(training_states_dir, f'{max(iters)}.state')
+
+
+def latest_checkpoint(models_dir, net_label='net_g'):
+    """Returns the ``<net_label>_<iter>.pth`` file with the highest iteration in a folder.
+
+    Args:
+        models_dir (str | None): The experiment's ``models`` folder.
+        net_label (str): Network label, e.g. ``'net_g'``. Default: ``'net_g'``.
+
+    Returns:
+        str | None: Path of the latest checkpoint, or None if there is none.
+    """
+    if not models_dir or not os.path.isdir(models_dir):
+        return None
+    head, tail = f'{net_label}_', '.pth'
+    iters = [int(name[len(head):-len(tail)]) for name in os.listdir(models_dir)
+             if name.startswith(head) and name.endswith(tail) and name[len(head):-len(tail)].isdigit()]
+    if not iters:
+        return None
+    return os.path.join(models_dir, f'{head}{max(iters)}{tail}')
 
 
 def check_resume(opt, resume_iter):

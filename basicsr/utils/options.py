@@ -1,6 +1,8 @@
 # Modified from https://github.com/XPixelGroup/BasicSR/blob/master/basicsr/utils/options.py (Apache-2.0)
 """Command line and YAML option files: parsing, validation, ``--force_yml`` overrides and derived paths."""
 import argparse
+import inspect
+import os
 import os.path as osp
 import random
 import shutil
@@ -11,6 +13,7 @@ import torch
 import yaml
 
 from basicsr.utils.dist_util import get_dist_info, init_dist
+from basicsr.utils.logger import get_root_logger
 
 # Option keys whose values must be numbers; YAML 1.1 reads ``2e-4`` as a string, so they are converted here.
 _INT_KEYS = {
@@ -150,6 +153,26 @@ def _require(opt, keys, source):
             raise OptionError(f'Missing required option {key!r} in {source}')
 
 
+# Longest file name made from the experiment name: <name>_archived_<YYYYMMDD_HHMMSS>_<n> (n < 1000).
+_NAME_OVERHEAD = len('_archived_20260101_000000_999')
+
+
+def _check_name_length(name, base, source):
+    """Refuses, before any folder is made, a run name too long for file names on the file system of ``base``."""
+    probe = base
+    while not osp.isdir(probe) and osp.dirname(probe) != probe:
+        probe = osp.dirname(probe)
+    try:
+        limit = os.pathconf(probe, 'PC_NAME_MAX')
+    except (OSError, ValueError, AttributeError):
+        limit = 255
+    size = len(os.fsencode(str(name)))
+    if size + _NAME_OVERHEAD > limit:
+        raise OptionError(f'Option name in {source} is {size} bytes long; file names on this file system hold at '
+                          f'most {limit} bytes and the run adds up to {_NAME_OVERHEAD} (log and archive names), so '
+                          f'use at most {limit - _NAME_OVERHEAD} bytes')
+
+
 def finalize_options(opt, root_path, is_train, source='options'):
     """Validates options and fills in the derived fields (phases, paths, debug settings, seeds).
 
@@ -191,6 +214,7 @@ def finalize_options(opt, root_path, is_train, source='options'):
         if key.startswith('pretrain_network') or key == 'resume_state':
             path[key] = _expand(path[key])
     base = osp.abspath(_expand(path.get('root') or root_path))
+    _check_name_length(opt['name'], base, source)
     if is_train:
         exp_root = _expand(path.get('experiments_root')) or osp.join(base, 'experiments', opt['name'])
         path['experiments_root'] = osp.abspath(exp_root)
@@ -234,11 +258,17 @@ def build_arg_parser(is_train):
                         help='ignored: LOCAL_RANK from the environment is used')
     parser.add_argument('--force_yml', nargs='+', default=None,
                         help='override options, e.g. train:ema_decay=0.999 (values parsed as YAML)')
+    parser.add_argument('--strict-options', '--strict_options', dest='strict_options', action='store_true',
+                        help='refuse option keys that nothing reads (typos) instead of warning; same as the option '
+                        'strict_options: true')
     return parser
 
 
 def parse_options(root_path, is_train=True, argv=None):
     """Parses the command line and the option file, and initialises distribution.
+
+    Option keys that nothing reads (typos such as ``ema_decy``) are logged as warnings with the closest known key;
+    ``strict_options: true`` or ``--strict-options`` turns them into an error.
 
     Args:
         root_path (str): Repository root.
@@ -257,9 +287,12 @@ def parse_options(root_path, is_train=True, argv=None):
     if args.launcher == 'none':
         opt['dist'] = False
     else:
-        init_dist(args.launcher, **(opt.get('dist_params') or {}))
+        accepted = set(inspect.signature(init_dist).parameters) - {'launcher'}  # other keys: typos, reported below
+        init_dist(args.launcher, **{k: v for k, v in (opt.get('dist_params') or {}).items() if k in accepted})
         opt['dist'] = True
     opt['rank'], opt['world_size'] = get_dist_info()
+    from basicsr.utils.option_check import report_unused_options  # it imports OptionError from this module
+    report_unused_options(opt, args.opt, args.strict_options or bool(opt.get('strict_options')), get_root_logger())
     finalize_options(opt, root_path, is_train, source=args.opt)
     if opt['dist'] and torch.cuda.is_available():
         opt['num_gpu'] = 1

@@ -37,18 +37,34 @@ class Registry:
         self._suffix = suffix
         self._modules = list(modules or [])
         self._scanned = package is None and not modules
+        self._scanning = False
 
     def _scan(self):
-        """Imports the registering modules once (sorted by file name)."""
-        if self._scanned:
+        """Imports the registering modules once (sorted by file name).
+
+        The registry counts as scanned only when every module imported, so a module that fails to import raises its
+        own error on every use instead of leaving its names "unknown".
+
+        Raises:
+            ImportError: Naming the registry and the module that failed, chained to the original error.
+        """
+        if self._scanned or self._scanning:
             return
-        self._scanned = True
-        names = list(self._modules)
-        if self._package and self._suffix:
-            folder = Path(importlib.import_module(self._package).__file__).parent
-            names += sorted(f'{self._package}.{p.stem}' for p in folder.glob(f'*{self._suffix}.py'))
-        for module_name in names:
-            importlib.import_module(module_name)
+        self._scanning = True
+        try:
+            names = list(self._modules)
+            if self._package and self._suffix:
+                folder = Path(importlib.import_module(self._package).__file__).parent
+                names += sorted(f'{self._package}.{p.stem}' for p in folder.glob(f'*{self._suffix}.py'))
+            for module_name in names:
+                try:
+                    importlib.import_module(module_name)
+                except Exception as err:
+                    raise ImportError(f"'{self._name}' registry: module {module_name} failed to import: "
+                                      f'{type(err).__name__}: {err}') from err
+            self._scanned = True
+        finally:
+            self._scanning = False
 
     def _do_register(self, name, obj, suffix=None):
         if isinstance(suffix, str):
