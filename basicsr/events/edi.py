@@ -50,6 +50,7 @@ a bin off). The previous default (normalised gradient sparsity of the middle lat
 
 Images are linear intensities (any positive scale); a colour image gets the same event factor in every channel.
 """
+import dataclasses
 import math
 
 import numpy as np
@@ -59,7 +60,8 @@ from basicsr.events.stream import EventFormatError
 
 __all__ = [
     'scer_offsets', 'trapezoid_weights', 'edi_latent', 'edi_from_scer', 'total_variation', 'estimation_energy',
-    'ENERGIES', 'search_threshold', 'event_steps', 'edi_deblur', 'check_threshold'
+    'ENERGIES', 'search_threshold', 'event_steps', 'edi_deblur', 'check_threshold',
+    'DEFAULT_THRESHOLD', 'ThresholdEstimate', 'estimate_threshold'
 ]
 
 # exp(c * dE) is clamped to exp(+-_MAX_EXPONENT): a brightness ratio beyond e^30 is no physical signal and this
@@ -70,6 +72,10 @@ _GOLDEN = (math.sqrt(5) - 1) / 2
 _LOG_FLOOR = 1e-3
 # a search result this close (relative) to an end of c_range is no interior minimum
 _EDGE_TOL = 1e-3
+# Fallback contrast threshold when no estimate is possible. Typical DAVIS bias settings give thresholds of about
+# 0.2-0.3 log units; on the development recordings (eSL-Net pic2, DAVIS346, and camerashake, DAVIS240C) c = 0.25
+# deblurs every frame well (issue 10; measured numbers in the module notes).
+DEFAULT_THRESHOLD = 0.25
 
 
 def check_threshold(threshold, name='threshold'):
@@ -258,18 +264,22 @@ def estimation_energy(log_frames, energy='sharpness', power=0.6):
     return _pair_energy(log_frames.flatten(2), first, second, energy, power, height * width)
 
 
-def _estimate(gray, active, log_denominator, ends, energy, power, c_range, num_grid, num_iters, min_pixels):
-    """Per-sample threshold search on the pixels near events; NaN for a sample with fewer than ``min_pixels``
-    pixels with events (too little to tell thresholds apart; with no event every threshold fits equally) or whose
-    minimum lies on an end of ``c_range`` (no interior minimum: the energy then prefers no correction at all).
+def _energy_closure(gray, active, log_denominator, ends, energy, power):
+    """The search energy of each sample as a function of the threshold, evaluated on the pixels near events.
 
     ``gray`` (N, 1, H, W), ``active`` (N, H, W) pixels with events, ``ends`` (N, 2, H, W) the event integral at
     exposure start and end relative to the reference time, ``log_denominator(c, pixels)`` (N, P) the log exposure
     mean of the event factor at flat pixel indices.
+
+    Returns:
+        Callable[[Tensor], Tensor] | None: ``energy_of(cs)`` mapping thresholds (N,) to energies (N,); None when no
+        pixel has events.
     """
-    n, _, height, width = gray.shape
+    _, _, height, width = gray.shape
     first, second = _neighbour_pairs(active.any(0))
     pixels = torch.unique(torch.cat([first, second]))
+    if pixels.numel() == 0:
+        return None
     lookup = torch.full((height * width, ), -1, dtype=torch.int64, device=gray.device)
     lookup[pixels] = torch.arange(pixels.numel(), device=gray.device)
     first, second = lookup[first], lookup[second]
@@ -293,13 +303,29 @@ def _estimate(gray, active, log_denominator, ends, energy, power, c_range, num_g
             total = total + (d_mid + c * d_ends[:, k]).abs().pow(power).sum(1)
         return total / (height * width)
 
-    if pixels.numel() == 0:
-        return torch.full((n, ), math.nan, dtype=torch.float64, device=gray.device)
-    c = search_threshold(energy_of, n, c_range, num_grid, num_iters, device=gray.device)
+    return energy_of
+
+
+def _interior_or_nan(c, c_range):
+    """NaN where the search ended on an end of ``c_range`` (no interior minimum)."""
     lo, hi = _check_c_range(c_range)
     inside = (c > lo * (1 + _EDGE_TOL)) & (c < hi * (1 - _EDGE_TOL))
+    return torch.where(inside, c, torch.full_like(c, math.nan))
+
+
+def _estimate(gray, active, log_denominator, ends, energy, power, c_range, num_grid, num_iters, min_pixels):
+    """Per-sample threshold search on the pixels near events; NaN for a sample with fewer than ``min_pixels``
+    pixels with events (too little to tell thresholds apart; with no event every threshold fits equally) or whose
+    minimum lies on an end of ``c_range`` (no interior minimum: the energy then prefers no correction at all).
+    Arguments as in :func:`_energy_closure`.
+    """
+    n = gray.shape[0]
+    energy_of = _energy_closure(gray, active, log_denominator, ends, energy, power)
+    if energy_of is None:
+        return torch.full((n, ), math.nan, dtype=torch.float64, device=gray.device)
+    c = _interior_or_nan(search_threshold(energy_of, n, c_range, num_grid, num_iters, device=gray.device), c_range)
     enough = active.flatten(1).sum(1).to(c.device) >= min_pixels
-    return torch.where(enough & inside, c, torch.full_like(c, math.nan))
+    return torch.where(enough, c, torch.full_like(c, math.nan))
 
 
 @torch.no_grad()
@@ -454,6 +480,66 @@ def event_steps(x, y, t, p, height, width, t_start, t_end, t_ref):
     return all_pix, all_val, all_dur
 
 
+def _as_chw(blurry):
+    """A numpy (H, W) / (H, W, C) or tensor (C, H, W) image as a float64 (C, H, W) tensor."""
+    is_tensor = torch.is_tensor(blurry)
+    img = blurry.detach().to(torch.float64) if is_tensor else torch.from_numpy(np.asarray(blurry, np.float64))
+    if is_tensor:
+        if img.dim() != 3:
+            raise ValueError(f'blurry tensor must be (C, H, W), got shape {tuple(img.shape)}')
+        return img
+    if img.dim() == 2:
+        return img[None]
+    if img.dim() == 3:
+        return img.permute(2, 0, 1)
+    raise ValueError(f'blurry array must be (H, W) or (H, W, C), got shape {tuple(img.shape)}')
+
+
+def _step_denominator(c, step_pix, step_val, step_dur, size, eps):
+    """Exact exposure mean of ``exp(c * (E(t) - E(t_ref)))`` per pixel, (len(c), size), from event steps."""
+    expo = torch.clamp(c.reshape(-1, 1).to(step_val) * step_val, -_MAX_EXPONENT, _MAX_EXPONENT)
+    denom = torch.zeros(c.numel(), size, dtype=step_val.dtype, device=step_val.device)
+    denom.index_add_(1, step_pix, torch.exp(expo) * step_dur)
+    return denom.clamp_min(eps)
+
+
+def _raw_energy(chw, steps, energy, power, eps):
+    """Search energy of one frame from its event steps (:func:`event_steps`).
+
+    Returns:
+        tuple[Callable | None, int]: ``energy_of(cs)`` (see :func:`_energy_closure`, one sample) and the number of
+        pixels with events.
+    """
+    pix, val, dur = steps
+    height, width = chw.shape[-2:]
+    hw = height * width
+    # steps 0..hw-1 start the exposure of each pixel, the last step of a pixel ends it
+    last = torch.arange(hw, device=pix.device).scatter_reduce(0, pix, torch.arange(pix.numel(), device=pix.device),
+                                                               'amax')
+    ends = torch.stack([val[:hw], val[last]]).reshape(1, 2, height, width)
+    active = torch.zeros(hw, dtype=torch.bool, device=pix.device)
+    active[pix[hw:]] = True
+    subset = {}
+
+    def log_denominator(cs, pixels):
+        if not subset:  # the steps of the searched pixels, renumbered (the pixels are the same on every call)
+            lookup = torch.full((hw, ), -1, dtype=torch.int64, device=pix.device)
+            lookup[pixels] = torch.arange(pixels.numel(), device=pix.device)
+            keep = lookup[pix] >= 0
+            subset.update(pix=lookup[pix[keep]], val=val[keep], dur=dur[keep], size=pixels.numel())
+        return torch.log(_step_denominator(cs, subset['pix'], subset['val'], subset['dur'], subset['size'], eps))
+
+    energy_of = _energy_closure(chw.mean(0, keepdim=True)[None], active.reshape(1, height, width), log_denominator,
+                                ends, energy, power)
+    return energy_of, int(active.sum())
+
+
+def _frame_steps(chw, x, y, t, p, t_start, t_end, t_ref):
+    height, width = chw.shape[-2:]
+    return tuple(torch.from_numpy(a).to(chw.device)
+                 for a in event_steps(x, y, t, p, height, width, t_start, t_end, t_ref))
+
+
 def edi_deblur(blurry, x, y, t, p, t_start, t_end, threshold=None, t_ref=None, c_range=(0.05, 1.0), num_grid=16,
                num_iters=12, energy='sharpness', power=0.6, min_pixels=16, eps=1e-6):
     """EDI latent frame from a blurry image and its raw events, with the exact exposure mean of the event factor.
@@ -466,7 +552,8 @@ def edi_deblur(blurry, x, y, t, p, t_start, t_end, threshold=None, t_ref=None, c
         p (np.ndarray): (N,) polarities in {-1, +1}.
         t_start (float): Exposure start.
         t_end (float): Exposure end.
-        threshold (float | None): Contrast threshold; None estimates it. Default: None.
+        threshold (float | None): Contrast threshold; None estimates it from this frame alone (for a recording,
+            estimate one threshold over many frames with :func:`estimate_threshold` and pass it). Default: None.
         t_ref (float | None): Time of the latent frame; None takes mid-exposure. Default: None.
         c_range (tuple[float, float]): Search interval. Default: (0.05, 1.0).
         num_grid (int): Search grid points. Default: 16.
@@ -478,60 +565,96 @@ def edi_deblur(blurry, x, y, t, p, t_start, t_end, threshold=None, t_ref=None, c
 
     Returns:
         tuple[np.ndarray | Tensor, float]: The latent image in the input's type and layout (float32 for numpy)
-        and the threshold used. An estimate is NaN when fewer than ``min_pixels`` pixels have events; the latent is
-        then the blurry image (no correction).
+        and the threshold used. An estimate is NaN when fewer than ``min_pixels`` pixels have events or the energy
+        has no interior minimum; the latent is then the blurry image (no correction).
     """
     threshold = check_threshold(threshold)
     energy, power = _check_energy(energy, power)
-    is_tensor = torch.is_tensor(blurry)
-    img = blurry.detach().to(torch.float64) if is_tensor else torch.from_numpy(np.asarray(blurry, np.float64))
-    if is_tensor:
-        if img.dim() != 3:
-            raise ValueError(f'blurry tensor must be (C, H, W), got shape {tuple(img.shape)}')
-        chw = img
-    elif img.dim() == 2:
-        chw = img[None]
-    elif img.dim() == 3:
-        chw = img.permute(2, 0, 1)
-    else:
-        raise ValueError(f'blurry array must be (H, W) or (H, W, C), got shape {tuple(img.shape)}')
+    chw = _as_chw(blurry)
     height, width = chw.shape[-2:]
-    hw = height * width
     t_ref = 0.5 * (float(t_start) + float(t_end)) if t_ref is None else t_ref
-    pix, val, dur = (torch.from_numpy(a).to(chw.device)
-                     for a in event_steps(x, y, t, p, height, width, t_start, t_end, t_ref))
-
-    def denominator(c, step_pix, step_val, step_dur, size):
-        expo = torch.clamp(c.reshape(-1, 1).to(step_val) * step_val, -_MAX_EXPONENT, _MAX_EXPONENT)
-        denom = torch.zeros(c.numel(), size, dtype=step_val.dtype, device=step_val.device)
-        denom.index_add_(1, step_pix, torch.exp(expo) * step_dur)
-        return denom.clamp_min(eps)
-
+    steps = _frame_steps(chw, x, y, t, p, t_start, t_end, t_ref)
     if threshold is None:
-        # steps 0..hw-1 start the exposure of each pixel, the last step of a pixel ends it
-        last = torch.arange(hw, device=pix.device).scatter_reduce(0, pix, torch.arange(pix.numel(), device=pix.device),
-                                                                   'amax')
-        ends = torch.stack([val[:hw], val[last]]).reshape(1, 2, height, width)
-        active = torch.zeros(hw, dtype=torch.bool, device=pix.device)
-        active[pix[hw:]] = True
-
-        subset = {}
-
-        def log_denominator(cs, pixels):
-            if not subset:  # the steps of the searched pixels, renumbered (the pixels are the same on every call)
-                lookup = torch.full((hw, ), -1, dtype=torch.int64, device=pix.device)
-                lookup[pixels] = torch.arange(pixels.numel(), device=pix.device)
-                keep = lookup[pix] >= 0
-                subset.update(pix=lookup[pix[keep]], val=val[keep], dur=dur[keep], size=pixels.numel())
-            return torch.log(denominator(cs, subset['pix'], subset['val'], subset['dur'], subset['size']))
-
-        c = float(_estimate(chw.mean(0, keepdim=True)[None], active.reshape(1, height, width), log_denominator, ends,
-                            energy, power, c_range, num_grid, num_iters, min_pixels)[0])
+        energy_of, num_active = _raw_energy(chw, steps, energy, power, eps)
+        c = math.nan
+        if energy_of is not None and num_active >= min_pixels:
+            c = float(_interior_or_nan(search_threshold(energy_of, 1, c_range, num_grid, num_iters), c_range)[0])
     else:
         c = threshold
     c_used = torch.tensor([0.0 if math.isnan(c) else c], dtype=torch.float64, device=chw.device)
-    out = chw / denominator(c_used, pix, val, dur, hw).reshape(1, height, width)
-    if is_tensor:
+    out = chw / _step_denominator(c_used, *steps, height * width, eps).reshape(1, height, width)
+    if torch.is_tensor(blurry):
         return out.to(blurry.dtype), c
     out = out[0] if np.ndim(blurry) == 2 else out.permute(1, 2, 0)
     return out.numpy().astype(np.float32), c
+
+
+@dataclasses.dataclass
+class ThresholdEstimate:
+    """Result of :func:`estimate_threshold`.
+
+    Attributes:
+        value (float): The joint threshold over all frames; NaN when there is none.
+        per_frame (list[float]): Each frame's own estimate (NaN where that frame gives none), in input order.
+        reason (str): Why ``value`` is NaN; ``''`` when there is an estimate.
+    """
+    value: float
+    per_frame: list
+    reason: str = ''
+
+
+def estimate_threshold(samples, energy='sharpness', power=0.6, c_range=(0.05, 1.0), num_grid=16, num_iters=12,
+                       min_pixels=16, per_frame=True, eps=1e-6):
+    """One contrast threshold for a recording, jointly over several of its frames.
+
+    The threshold belongs to the sensor and its bias settings, not to a frame, so the joint estimate minimises the
+    sum of the frames' energies (see :func:`estimation_energy`) over one ``c``. Frames with fewer than
+    ``min_pixels`` pixels with events are left out of the sum.
+
+    Args:
+        samples (Sequence[tuple]): Frames of one recording, each ``(blurry, x, y, t, p, t_start, t_end)``: blurry a
+            linear image (H, W) or (H, W, C) numpy (or (C, H, W) tensor), the event arrays as in
+            :func:`edi_deblur` (t float64 seconds, p in {-1, +1}) and the exposure in seconds. Frames may differ in
+            size.
+        energy (str): Search energy, see :func:`estimation_energy`. Default: ``'sharpness'``.
+        power (float): Exponent of the ``'sharpness'`` energy. Default: 0.6.
+        c_range (tuple[float, float]): Search interval. Default: (0.05, 1.0).
+        num_grid (int): Search grid points. Default: 16.
+        num_iters (int): Golden-section iterations. Default: 12.
+        min_pixels (int): Fewest pixels with events for a frame to count. Default: 16.
+        per_frame (bool): Also estimate each frame alone (``per_frame`` of the result; NaN-filled when False).
+            Default: True.
+        eps (float): Floor of the denominator. Default: 1e-6.
+
+    Returns:
+        ThresholdEstimate: The joint value (NaN with a reason when there is none) and the per-frame values.
+    """
+    energy, power = _check_energy(energy, power)
+    lo, hi = _check_c_range(c_range)
+    energies, per = [], []
+    for i, sample in enumerate(samples):
+        try:
+            blurry, x, y, t, p, t_start, t_end = sample
+        except (TypeError, ValueError):
+            raise ValueError(f'samples[{i}] must be a tuple (blurry, x, y, t, p, t_start, t_end)') from None
+        chw = _as_chw(blurry)
+        steps = _frame_steps(chw, x, y, t, p, t_start, t_end, 0.5 * (float(t_start) + float(t_end)))
+        energy_of, num_active = _raw_energy(chw, steps, energy, power, eps)
+        c = math.nan
+        if energy_of is not None and num_active >= min_pixels:
+            energies.append(energy_of)
+            if per_frame:
+                c = float(_interior_or_nan(search_threshold(energy_of, 1, c_range, num_grid, num_iters), c_range)[0])
+        per.append(c)
+    if not energies:
+        return ThresholdEstimate(math.nan, per, f'no frame has events in at least {min_pixels} pixels')
+
+    def joint(cs):
+        return sum(energy_of(cs) for energy_of in energies)
+
+    c = float(search_threshold(joint, 1, c_range, num_grid, num_iters)[0])
+    if math.isnan(float(_interior_or_nan(torch.tensor([c]), c_range)[0])):
+        end = 'lower' if c < math.sqrt(lo * hi) else 'upper'
+        return ThresholdEstimate(math.nan, per, f'the {energy} energy has no interior minimum in c_range [{lo}, {hi}] '
+                                 f'(it is lowest at the {end} end)')
+    return ThresholdEstimate(c, per, '')
