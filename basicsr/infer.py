@@ -60,7 +60,8 @@ from basicsr.models.inference import forward_padded, forward_tiled  # noqa: E402
 from basicsr.utils.img_util import imread, imwrite, make_panel, tensor2img  # noqa: E402
 
 __all__ = ['InferenceError', 'InferenceWarning', 'deblur', 'deblur_file', 'deblur_frames', 'deblur_recording',
-           'open_events', 'EventSource', 'write_result', 'read_image', 'make_denoiser', 'main', 'THRESHOLDS_FILE']
+           'open_events', 'EventSource', 'write_result', 'read_image', 'make_denoiser', 'parse_key_values', 'main',
+           'THRESHOLDS_FILE']
 
 THRESHOLDS_FILE = 'thresholds.csv'
 # Events may stop this fraction of the exposure short of either end before they count as not covering it.
@@ -760,7 +761,20 @@ def make_denoiser(options):
     return denoise
 
 
-def _parse_net_opts(items, what='--net-opt', example='wf=64 or num_heads=[1,2,4]'):
+def parse_key_values(items, what='--net-opt', example='wf=64 or num_heads=[1,2,4]'):
+    """Parses ``KEY=VALUE`` command-line items (values in YAML) into a dict.
+
+    Args:
+        items (list[str] | None): The items.
+        what (str): The option named in errors. Default: ``'--net-opt'``.
+        example (str): Example shown in errors. Default: ``'wf=64 or num_heads=[1,2,4]'``.
+
+    Returns:
+        dict: Key -> parsed value.
+
+    Raises:
+        InferenceError: For an item without ``=`` or a value that is not YAML.
+    """
     opts = {}
     for item in items or []:
         if '=' not in item:
@@ -857,7 +871,7 @@ def main(argv=None):
     net_opt, checkpoint = {}, None
     if args.opt:
         net_opt, checkpoint = _option_file(args.opt)
-    net_opt.update(_parse_net_opts(args.net_opt))
+    net_opt.update(parse_key_values(args.net_opt))
     method = args.method or net_opt.get('type')
     if method is None:
         raise InferenceError(f'no method: pass --method (one of {list(METHODS)}) or -opt with network_g.type')
@@ -878,7 +892,7 @@ def main(argv=None):
         raise InferenceError(f'--edi-window {args.edi_window}: expected a number of frames >= 0 (0: the whole run)')
     if args.no_denoise and args.denoise:
         raise InferenceError('--denoise and --no-denoise exclude each other')
-    denoise_opts = _parse_net_opts(args.denoise, '--denoise', 'ba_window=0.01 or hot_pixels=true')
+    denoise_opts = parse_key_values(args.denoise, '--denoise', 'ba_window=0.01 or hot_pixels=true')
     if not args.denoise and not args.no_denoise and method == 'EDI':
         denoise_opts = EDI_DEFAULT_DENOISE
     denoise = make_denoiser(denoise_opts) if denoise_opts else None
