@@ -60,7 +60,7 @@ from basicsr.events.stream import EventFormatError
 
 __all__ = [
     'scer_offsets', 'trapezoid_weights', 'edi_latent', 'edi_from_scer', 'total_variation', 'estimation_energy',
-    'ENERGIES', 'search_threshold', 'event_steps', 'edi_deblur', 'check_threshold',
+    'ENERGIES', 'RAW_ENERGIES', 'motion_residual', 'search_threshold', 'event_steps', 'edi_deblur', 'check_threshold',
     'DEFAULT_THRESHOLD', 'ThresholdEstimate', 'estimate_threshold'
 ]
 
@@ -212,11 +212,13 @@ def total_variation(img):
 
 
 ENERGIES = ('sharpness', 'tv')
+# energies of the raw-event estimator: the motion-consistency energy needs the exact latent at the exposure ends
+RAW_ENERGIES = ('motion', ) + ENERGIES
 
 
-def _check_energy(energy, power):
-    if energy not in ENERGIES:
-        raise ValueError(f'energy must be one of {ENERGIES}, got {energy!r}')
+def _check_energy(energy, power, allowed=ENERGIES):
+    if energy not in allowed:
+        raise ValueError(f'energy must be one of {allowed}, got {energy!r}')
     if isinstance(power, bool) or not isinstance(power, (int, float)) or not 0 < power <= 1:
         raise ValueError(f'power must be a number in (0, 1], got {power!r}')
     return energy, float(power)
@@ -534,6 +536,68 @@ def _raw_energy(chw, steps, energy, power, eps):
     return energy_of, int(active.sum())
 
 
+def _tile_sums(values, tile):
+    """Sums over non-overlapping ``tile`` x ``tile`` tiles of (..., H, W), cropped to whole tiles: (..., T)."""
+    height, width = values.shape[-2:]
+    th, tw = height // tile, width // tile
+    v = values[..., :th * tile, :tw * tile]
+    return v.reshape(*v.shape[:-2], th, tile, tw, tile).sum((-3, -1)).reshape(*v.shape[:-2], th * tw)
+
+
+def motion_residual(gray, diff, tile=16, ridge=1e-6):
+    """Unexplained part of the latent's change over the exposure under locally linear motion, per sample.
+
+    For a scene translating by ``d`` pixels during the exposure, ``B(x) = int_0^1 L_start(x - s d) ds``, hence
+    ``d . grad B = L_start - L_end`` exactly. Per tile, ``d`` is the least-squares fit of ``diff = L_start - L_end``
+    to the blurry frame's gradients (central differences); what is left over is the residual.
+
+    Args:
+        gray (np.ndarray): (H, W) linear blurry frame.
+        diff (np.ndarray): (N, H, W) ``L_start - L_end`` for N thresholds.
+        tile (int): Tile size in pixels (one motion per tile). Default: 16.
+        ridge (float): Relative ridge of the per-tile 2x2 normal equations (tiles without texture). Default: 1e-6.
+
+    Returns:
+        tuple[np.ndarray, np.ndarray]: (N,) residual sum of squares and (N,) total sum of squares of ``diff`` over
+        the tiles.
+    """
+    gray = np.asarray(gray, np.float64)
+    tile = min(tile, *gray.shape[-2:])
+    gy, gx = np.gradient(gray)
+    sxx, sxy, syy = _tile_sums(gx * gx, tile), _tile_sums(gx * gy, tile), _tile_sums(gy * gy, tile)
+    lam = ridge * (sxx + syy)
+    sxx, syy = sxx + lam, syy + lam
+    det = sxx * syy - sxy * sxy
+    bx, by, dd = _tile_sums(gx * diff, tile), _tile_sums(gy * diff, tile), _tile_sums(diff * diff, tile)
+    with np.errstate(divide='ignore', invalid='ignore'):
+        explained = np.where(det > 0, (syy * bx * bx - 2 * sxy * bx * by + sxx * by * by) / det, 0.0)
+    return np.maximum(dd - explained, 0).sum(-1), dd.sum(-1)
+
+
+def _motion_parts(chw, x, y, t, p, t_start, t_end, tile, eps):
+    """``parts(cs)`` -> (residual, total) tensors of :func:`motion_residual` for thresholds ``cs``, and the number
+    of pixels with events. Numpy inside: these small element-wise passes are slower with torch's thread pool."""
+    height, width = chw.shape[-2:]
+    hw = height * width
+    gray = chw.mean(0).cpu().numpy()
+    steps = {}
+    for name, t_ref in (('start', t_start), ('end', t_end)):
+        steps[name] = event_steps(x, y, t, p, height, width, t_start, t_end, t_ref)
+    num_active = int(np.unique(steps['start'][0][hw:]).size)
+
+    def latent(c, name):
+        pix, val, dur = steps[name]
+        den = np.bincount(pix, weights=np.exp(np.clip(c * val, -_MAX_EXPONENT, _MAX_EXPONENT)) * dur, minlength=hw)
+        return gray / np.maximum(den, eps).reshape(height, width)
+
+    def parts(cs):
+        diff = np.stack([latent(c, 'start') - latent(c, 'end') for c in cs.tolist()])
+        res, tot = motion_residual(gray, diff, tile)
+        return torch.from_numpy(res).to(cs), torch.from_numpy(tot).to(cs)
+
+    return parts, num_active
+
+
 def _frame_steps(chw, x, y, t, p, t_start, t_end, t_ref):
     height, width = chw.shape[-2:]
     return tuple(torch.from_numpy(a).to(chw.device)
@@ -603,21 +667,26 @@ class ThresholdEstimate:
     reason: str = ''
 
 
-def estimate_threshold(samples, energy='sharpness', power=0.6, c_range=(0.05, 1.0), num_grid=16, num_iters=12,
+def estimate_threshold(samples, energy='motion', power=0.6, tile=16, c_range=(0.05, 1.0), num_grid=16, num_iters=12,
                        min_pixels=16, per_frame=True, eps=1e-6):
     """One contrast threshold for a recording, jointly over several of its frames.
 
-    The threshold belongs to the sensor and its bias settings, not to a frame, so the joint estimate minimises the
-    sum of the frames' energies (see :func:`estimation_energy`) over one ``c``. Frames with fewer than
-    ``min_pixels`` pixels with events are left out of the sum.
+    The threshold belongs to the sensor and its bias settings, not to a frame, so the joint estimate minimises one
+    energy summed over the frames. Frames with fewer than ``min_pixels`` pixels with events are left out.
+
+    Energies: ``'motion'`` (default) the share of the latent's change over the exposure that locally linear motion
+    does not explain (:func:`motion_residual`; joint: residuals and totals summed over frames, then divided);
+    ``'sharpness'`` and ``'tv'`` the image priors of :func:`estimation_energy` (summed over frames), kept for
+    comparison. See the module notes for why ``'motion'`` is the default.
 
     Args:
         samples (Sequence[tuple]): Frames of one recording, each ``(blurry, x, y, t, p, t_start, t_end)``: blurry a
             linear image (H, W) or (H, W, C) numpy (or (C, H, W) tensor), the event arrays as in
             :func:`edi_deblur` (t float64 seconds, p in {-1, +1}) and the exposure in seconds. Frames may differ in
             size.
-        energy (str): Search energy, see :func:`estimation_energy`. Default: ``'sharpness'``.
+        energy (str): One of :data:`RAW_ENERGIES`. Default: ``'motion'``.
         power (float): Exponent of the ``'sharpness'`` energy. Default: 0.6.
+        tile (int): Tile size of the ``'motion'`` energy, in pixels. Default: 16.
         c_range (tuple[float, float]): Search interval. Default: (0.05, 1.0).
         num_grid (int): Search grid points. Default: 16.
         num_iters (int): Golden-section iterations. Default: 12.
@@ -629,28 +698,36 @@ def estimate_threshold(samples, energy='sharpness', power=0.6, c_range=(0.05, 1.
     Returns:
         ThresholdEstimate: The joint value (NaN with a reason when there is none) and the per-frame values.
     """
-    energy, power = _check_energy(energy, power)
+    energy, power = _check_energy(energy, power, RAW_ENERGIES)
     lo, hi = _check_c_range(c_range)
-    energies, per = [], []
+    if isinstance(tile, bool) or not isinstance(tile, int) or tile < 2:
+        raise ValueError(f'tile must be an integer >= 2, got {tile!r}')
+    frames, per = [], []
     for i, sample in enumerate(samples):
         try:
             blurry, x, y, t, p, t_start, t_end = sample
         except (TypeError, ValueError):
             raise ValueError(f'samples[{i}] must be a tuple (blurry, x, y, t, p, t_start, t_end)') from None
         chw = _as_chw(blurry)
-        steps = _frame_steps(chw, x, y, t, p, t_start, t_end, 0.5 * (float(t_start) + float(t_end)))
-        energy_of, num_active = _raw_energy(chw, steps, energy, power, eps)
+        if energy == 'motion':
+            parts, num_active = _motion_parts(chw, x, y, t, p, t_start, t_end, tile, eps)
+        else:
+            steps = _frame_steps(chw, x, y, t, p, t_start, t_end, 0.5 * (float(t_start) + float(t_end)))
+            energy_of, num_active = _raw_energy(chw, steps, energy, power, eps)
+            parts = None if energy_of is None else (lambda cs, f=energy_of: (f(cs), torch.ones_like(cs)))
         c = math.nan
-        if energy_of is not None and num_active >= min_pixels:
-            energies.append(energy_of)
+        if parts is not None and num_active >= min_pixels:
+            frames.append(parts)
             if per_frame:
-                c = float(_interior_or_nan(search_threshold(energy_of, 1, c_range, num_grid, num_iters), c_range)[0])
+                c = float(_interior_or_nan(search_threshold(lambda cs, f=parts: _ratio(*f(cs)), 1, c_range, num_grid,
+                                                            num_iters), c_range)[0])
         per.append(c)
-    if not energies:
+    if not frames:
         return ThresholdEstimate(math.nan, per, f'no frame has events in at least {min_pixels} pixels')
 
     def joint(cs):
-        return sum(energy_of(cs) for energy_of in energies)
+        num, den = zip(*(f(cs) for f in frames))
+        return _ratio(sum(num), sum(den))
 
     c = float(search_threshold(joint, 1, c_range, num_grid, num_iters)[0])
     if math.isnan(float(_interior_or_nan(torch.tensor([c]), c_range)[0])):
@@ -658,3 +735,7 @@ def estimate_threshold(samples, energy='sharpness', power=0.6, c_range=(0.05, 1.
         return ThresholdEstimate(math.nan, per, f'the {energy} energy has no interior minimum in c_range [{lo}, {hi}] '
                                  f'(it is lowest at the {end} end)')
     return ThresholdEstimate(c, per, '')
+
+
+def _ratio(num, den):
+    return num / den.clamp_min(torch.finfo(den.dtype).tiny)
