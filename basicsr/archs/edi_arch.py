@@ -8,8 +8,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from basicsr.events.edi import (DEFAULT_THRESHOLD, ENERGIES, check_threshold, edi_deblur, edi_from_scer, edi_latent,
-                                scer_offsets)
+from basicsr.events.edi import (DEFAULT_THRESHOLD, ENERGIES, RAW_ENERGIES, check_threshold, edi_deblur, edi_from_scer,
+                                edi_latent, scer_offsets)
 from basicsr.utils.registry import ARCH_REGISTRY
 
 __all__ = ['EDI', 'MAX_THRESHOLD', 'check_plausible_threshold']
@@ -69,9 +69,12 @@ class EDI(nn.Module):
         c_range (tuple[float, float]): Search interval of the estimate. Default: (0.05, 1.0).
         num_grid (int): Geometric grid points of the search. Default: 16.
         num_iters (int): Golden-section iterations of the search. Default: 12.
-        energy (str): Search energy: ``'sharpness'`` (default) or ``'tv'`` (see
-            :func:`basicsr.events.edi.estimation_energy`).
+        energy (str | None): Search energy. None takes each path's default: ``'motion'`` for raw events
+            (:func:`basicsr.events.edi.estimate_threshold`, ``basicsr/infer.py``), ``'sharpness'`` for the SCER
+            (:func:`basicsr.events.edi.edi_from_scer`, datasets). ``'sharpness'`` and ``'tv'`` work on both;
+            ``'motion'`` needs raw events. Default: None.
         power (float): Exponent of the ``'sharpness'`` energy, in (0, 1]. Default: 0.6.
+        tile (int): Tile size (pixels) of the ``'motion'`` energy. Default: 16.
         min_pixels (int): Fewest pixels with events for an estimate. Default: 16.
         keep_middle (bool): The event input is the (B + 1)-channel SCER with a zero middle channel. Default: False.
         gamma (float): Exponent mapping the input image to linear intensity. Default: 1.
@@ -81,15 +84,18 @@ class EDI(nn.Module):
     io = {'inputs': {'x': 'frame', 'event': 'voxel'}, 'outputs': ['out'], 'result': 'out', 'gt': 'frame_gt'}
     size_multiple = 1
 
-    def __init__(self, threshold=None, c_range=(0.05, 1.0), num_grid=16, num_iters=12, energy='sharpness', power=0.6,
-                 min_pixels=16, keep_middle=False, gamma=1.0, eps=1e-6):
+    def __init__(self, threshold=None, c_range=(0.05, 1.0), num_grid=16, num_iters=12, energy=None, power=0.6,
+                 min_pixels=16, keep_middle=False, gamma=1.0, eps=1e-6, tile=16):
         super().__init__()
         self.threshold = check_plausible_threshold(threshold, 'EDI: threshold')
         lo, hi = (float(v) for v in c_range)
         if not 0 < lo < hi:
             raise ValueError(f'EDI: c_range must satisfy 0 < c_min < c_max, got {c_range!r}')
-        if energy not in ENERGIES:
-            raise ValueError(f'EDI: energy must be one of {ENERGIES}, got {energy!r}')
+        if energy is not None and energy not in RAW_ENERGIES:
+            raise ValueError(f'EDI: energy must be None (each path\'s default) or one of {RAW_ENERGIES}, got '
+                             f'{energy!r}')
+        if isinstance(tile, bool) or not isinstance(tile, int) or tile < 2:
+            raise ValueError(f'EDI: tile must be an integer >= 2, got {tile!r}')
         if isinstance(power, bool) or not isinstance(power, (int, float)) or not 0 < power <= 1:
             raise ValueError(f'EDI: power must be a number in (0, 1], got {power!r}')
         if int(min_pixels) < 1:
@@ -102,6 +108,7 @@ class EDI(nn.Module):
         self.num_grid = int(num_grid)
         self.num_iters = int(num_iters)
         self.energy = energy
+        self.tile = tile
         self.power = float(power)
         self.min_pixels = int(min_pixels)
         self.keep_middle = bool(keep_middle)
@@ -124,9 +131,13 @@ class EDI(nn.Module):
         if x.dim() != 4 or event.dim() != 4:
             raise ValueError(f'EDI: x and event must be (N, C, H, W), got shapes {tuple(x.shape)} and '
                              f'{tuple(event.shape)}')
+        energy = self.energy or 'sharpness'
+        if energy not in ENERGIES:
+            raise ValueError(f'EDI: energy {energy!r} needs raw events (basicsr/infer.py); the SCER of a dataset takes '
+                             f'one of {ENERGIES} (or energy: ~)')
         linear = self.linearize(x)
         out, c = edi_from_scer(linear, event, self.threshold, self.keep_middle, self.c_range, self.num_grid,
-                               self.num_iters, self.energy, self.power, self.min_pixels, self.eps)
+                               self.num_iters, energy, self.power, self.min_pixels, self.eps)
         c = c.detach().clone()
         missing = torch.isnan(c)
         self.last_sources = ['given' if self.threshold is not None else 'per-frame'] * len(c)
@@ -141,7 +152,7 @@ class EDI(nn.Module):
                 self.last_sources[k] = 'fallback'
                 self.last_reasons[k] = (f'only {int(active[k])} pixels with events, fewer than {self.min_pixels}'
                                         if active[k] < self.min_pixels else
-                                        f'the {self.energy} energy of the SCER has no interior minimum in c_range '
+                                        f'the {energy} energy of the SCER has no interior minimum in c_range '
                                         f'{list(self.c_range)}')
         self.last_threshold = c
         return self.delinearize(out)
@@ -181,10 +192,14 @@ class EDI(nn.Module):
         :func:`basicsr.events.edi.estimate_threshold`.
 
         Returns:
-            dict: ``c_range``, ``num_grid``, ``num_iters``, ``energy``, ``power``, ``min_pixels``.
+            dict: ``c_range``, ``num_grid``, ``num_iters``, ``power``, ``tile``, ``min_pixels`` and ``energy`` when
+            one is set (else the estimator's default).
         """
-        return {'c_range': self.c_range, 'num_grid': self.num_grid, 'num_iters': self.num_iters,
-                'energy': self.energy, 'power': self.power, 'min_pixels': self.min_pixels}
+        options = {'c_range': self.c_range, 'num_grid': self.num_grid, 'num_iters': self.num_iters,
+                   'power': self.power, 'tile': self.tile, 'min_pixels': self.min_pixels}
+        if self.energy is not None:
+            options['energy'] = self.energy
+        return options
 
     def deblur_events(self, image, x, y, t, p, t_start, t_end, threshold):
         """The latent frame at mid-exposure from raw events, with the exact exposure integral
@@ -213,6 +228,7 @@ class EDI(nn.Module):
     def extra_repr(self):
         """Returns the settings shown by ``print(net)``."""
         threshold = 'estimated per frame' if self.threshold is None else self.threshold
-        return (f'threshold={threshold}, c_range={self.c_range}, energy={self.energy}, gamma={self.gamma}, '
+        energy = self.energy or 'default (motion for raw events, sharpness for the SCER)'
+        return (f'threshold={threshold}, c_range={self.c_range}, energy={energy}, gamma={self.gamma}, '
                 f'keep_middle={self.keep_middle}')
 
