@@ -56,6 +56,7 @@ import math
 import numpy as np
 import torch
 
+from basicsr.events.denoise import check_denoise_options, denoise_events
 from basicsr.events.stream import EventFormatError
 
 __all__ = [
@@ -667,8 +668,8 @@ class ThresholdEstimate:
     reason: str = ''
 
 
-def estimate_threshold(samples, energy='motion', power=0.6, tile=16, c_range=(0.05, 1.0), num_grid=16, num_iters=12,
-                       min_pixels=16, per_frame=True, eps=1e-6):
+def estimate_threshold(samples, energy='motion', power=0.6, tile=16, denoise=None, c_range=(0.05, 1.0), num_grid=16,
+                       num_iters=12, min_pixels=16, per_frame=True, eps=1e-6):
     """One contrast threshold for a recording, jointly over several of its frames.
 
     The threshold belongs to the sensor and its bias settings, not to a frame, so the joint estimate minimises one
@@ -687,6 +688,9 @@ def estimate_threshold(samples, energy='motion', power=0.6, tile=16, c_range=(0.
         energy (str): One of :data:`RAW_ENERGIES`. Default: ``'motion'``.
         power (float): Exponent of the ``'sharpness'`` energy. Default: 0.6.
         tile (int): Tile size of the ``'motion'`` energy, in pixels. Default: 16.
+        denoise (dict | None): Event denoising before the estimate, options of
+            :func:`basicsr.events.denoise.denoise_events` (e.g. ``{'ba_window': 0.01, 'hot_pixels': True}``); None
+            uses the events as given. Default: None.
         c_range (tuple[float, float]): Search interval. Default: (0.05, 1.0).
         num_grid (int): Search grid points. Default: 16.
         num_iters (int): Golden-section iterations. Default: 12.
@@ -700,6 +704,7 @@ def estimate_threshold(samples, energy='motion', power=0.6, tile=16, c_range=(0.
     """
     energy, power = _check_energy(energy, power, RAW_ENERGIES)
     lo, hi = _check_c_range(c_range)
+    check_denoise_options(denoise, 'denoise')
     if isinstance(tile, bool) or not isinstance(tile, int) or tile < 2:
         raise ValueError(f'tile must be an integer >= 2, got {tile!r}')
     frames, per = [], []
@@ -709,6 +714,8 @@ def estimate_threshold(samples, energy='motion', power=0.6, tile=16, c_range=(0.
         except (TypeError, ValueError):
             raise ValueError(f'samples[{i}] must be a tuple (blurry, x, y, t, p, t_start, t_end)') from None
         chw = _as_chw(blurry)
+        if denoise:
+            x, y, t, p = denoise_events(x, y, t, p, *chw.shape[-2:], denoise)
         if energy == 'motion':
             parts, num_active = _motion_parts(chw, x, y, t, p, t_start, t_end, tile, eps)
         else:
