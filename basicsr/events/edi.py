@@ -16,17 +16,63 @@ Two ways to get ``E(t) - E(t_ref)``:
   trapezoid rule over the boundaries; more bins are finer. SCER spans first to last event, which stands for the
   exposure (the two agree when events are dense).
 
-The contrast threshold may be given or estimated per frame: :func:`search_threshold` minimises an energy over
-``c`` (a geometric grid, then golden-section refinement, vectorised over the batch).
+The contrast threshold may be given or estimated. :func:`estimate_threshold` (the one to use on real recordings)
+estimates one threshold jointly over several frames of a recording, with the motion-consistency energy below;
+``edi_deblur(threshold=None)`` and :func:`edi_from_scer` estimate per frame with an image-prior energy
+(:func:`search_threshold` minimises an energy over ``c``: a geometric grid, then golden-section refinement).
+:data:`DEFAULT_THRESHOLD` is the stated fallback when no estimate is possible (callers warn and use it).
 
-What a single frame can tell about ``c``: for any ``c`` the latent explains the blurry frame exactly, so ``c`` is
-identifiable only through a prior on the sharp image. Events quantise: a pixel whose log intensity changes by
+Motion-consistency energy (``energy='motion'``, default of :func:`estimate_threshold`, :func:`motion_residual`):
+a data term, not a prior. If the scene translates by ``d`` pixels during the exposure,
+``B(x) = int_0^1 L_start(x - s d) ds``, hence exactly ``d . grad B = L_start - L_end`` (linear intensities). EDI
+gives ``L_start`` and ``L_end`` for each ``c``; per 16x16 tile, ``d`` is fitted by least squares to the blurry
+frame's gradients, and the share of ``sum (L_start - L_end)^2`` that no motion explains is the energy (joint: the
+residuals and the totals are summed over frames first). A too small ``c`` leaves the change between start and end
+too weak, a too large one or the wrong polarity adds changes no motion makes (double edges), so the minimum is
+interior. Per-pixel noise (background activity, threshold spread) raises residual and total alike and barely moves
+it; hot pixels do, so events are best denoised first (``denoise=``, :mod:`basicsr.events.denoise`).
+
+Why not an image prior on real frames (the issue's failure): measured on the development recordings (below), every
+gradient prior tried is lowest at no correction: the sharpness energy (power 0.6, 1; log or linear; at 1/2, 1/4,
+1/8 resolution; on bright pixels only; after a 3x3 / 5x5 median of the latent or of the event integral), TV, and
+the normalised sparsity L1/L2. Real scenes have texture finer than the blur (print, stripes), whose contrast blur
+removes, so a gradient prior ranks the blurry frame best; denoising (BA filter, hot pixels) and a gamma 2.2
+linearisation do not change this. Pan et al.'s edge term (correlation of the latent's gradient with the event frame
+near t_ref) rises monotonically with ``c`` (events themselves make latent gradients where they fire).
+
+Measured (development data, no held-out set looked at; ``motion``, tile 16, exposure events only):
+
+- eSL-Net ``pic2`` (DAVIS346, 7 frames, 104 ms exposure, PNG read as linear): joint c = 0.322 (0.336 with
+  ``{'ba_window': 0.01, 'hot_pixels': True}``); per frame 0.235-0.375. Result sharp, no double edges (checked as
+  images); the opposite polarity leaves a larger unexplained share (frame 13: 0.61 vs 0.53; frame 30: 0.55 vs 0.43).
+- eSL-Net ``camerashake`` (DAVIS240C, 85 frames with events, window [0, 1] of the normalised time): joint c = 0.161
+  (0.154 denoised); per frame 0.05-0.75 and NaN (no interior minimum) on 27 frames, so a single frame is not
+  reliable, the joint estimate is. Sharp without double edges at 0.161; opposite polarity: unexplained share 0.47
+  vs 0.35 (frame 12). The stream has sensor-wide OFF bursts (APS readout) at 0.72 and 1.0; dropping them or
+  ending the exposure at 0.715 moved the joint estimate to 0.154 and 0.127 (frames 10-30).
+- Issue's reference: c = 0.25 deblurs both well; the estimates bracket it.
+- Linearity of the 8-bit APS PNGs (pic2, joint estimate and the unexplained share at it): as stored 0.322 / 0.414;
+  decoded with gamma 2.2 0.106 / 0.480 (worse: the frames are not gamma-encoded); black offset -5 DN 0.350 /
+  0.425, +5 DN 0.294 / 0.406. So frames are read as linear; an offset of a few DN moves ``c`` by under 10 %.
+- Simulated recordings with realistic noise (``tests/test_edi_threshold.py``: 5 frames of 48x64, BA 0.1-1 Hz, 4 %
+  threshold spread, 3 hot pixels at 200 Hz, sensor running before the exposure): design seeds 0-7, 22 of 24 within
+  15 % with denoising (3 frames: 19, 3 frames undenoised: 18); held out (seeds 100-111), 8 of 12. The sharpness
+  energy gives no estimate on them. When the sensor is reset at the exposure start (every pixel's reference level
+  at the start intensity, unlike a running camera), the events undercount each change by up to one threshold and
+  the estimate comes out high (+40 % at c = 0.25), as in the quantisation note below.
+
+Image-prior energies (kept for comparison and for the SCER path):
+
+What a single frame can tell about ``c`` without a motion model: for any ``c`` the latent explains the blurry frame
+exactly, so ``c`` is identifiable only through a prior on the sharp image. Events quantise: a pixel whose log
+intensity changes by
 ``Delta`` fires ``n = floor(Delta / c)`` events, so the event integral undercounts by the remainder
 ``Delta mod c`` and the reconstruction-optimal ``c`` of an edge is ``Delta / n``, above the sensor's threshold by
 up to ``1 / n``. Total variation is blind to ramps versus steps (residual blur costs nothing, only overshoot does),
 which is why the paper's TV term alone ends at the smallest ``c`` (``energy='tv'``, kept for comparison).
 
-Default energy (``energy='sharpness'``, :func:`estimation_energy`): a sparse (hyper-Laplacian) prior on the log
+Per-frame default of :func:`edi_deblur` and :func:`edi_from_scer` (``energy='sharpness'``,
+:func:`estimation_energy`): a sparse (hyper-Laplacian) prior on the log
 latent, ``sum |grad log L|^0.6``, summed over the latent at the exposure start, middle and end
 (``log L(t) = log L(t_mid) + c (E(t) - E(t_mid))``). The concave penalty makes a ramp cost more than a step, so
 residual blur (``c`` too small) and overshoot (``c`` too large) both raise it; the log domain matches what events
@@ -62,7 +108,7 @@ from basicsr.events.stream import EventFormatError
 __all__ = [
     'scer_offsets', 'trapezoid_weights', 'edi_latent', 'edi_from_scer', 'total_variation', 'estimation_energy',
     'ENERGIES', 'RAW_ENERGIES', 'motion_residual', 'search_threshold', 'event_steps', 'edi_deblur', 'check_threshold',
-    'DEFAULT_THRESHOLD', 'ThresholdEstimate', 'estimate_threshold'
+    'DEFAULT_THRESHOLD', 'DEFAULT_DENOISE', 'ThresholdEstimate', 'estimate_threshold'
 ]
 
 # exp(c * dE) is clamped to exp(+-_MAX_EXPONENT): a brightness ratio beyond e^30 is no physical signal and this
@@ -77,6 +123,11 @@ _EDGE_TOL = 1e-3
 # 0.2-0.3 log units; on the development recordings (eSL-Net pic2, DAVIS346, and camerashake, DAVIS240C) c = 0.25
 # deblurs every frame well (issue 10; measured numbers in the module notes).
 DEFAULT_THRESHOLD = 0.25
+# Event denoising before the threshold estimate (timestamps in seconds): a 10 ms background-activity window and
+# hot-pixel removal. Measured: on the noisy simulated recordings 19 of 24 estimates within 15 % instead of 18 (three
+# frames), hot pixels otherwise dominate a tile's change; on the development recordings it moves the joint estimate
+# by 4 % (pic2 0.322 -> 0.336, camerashake 0.161 -> 0.154).
+DEFAULT_DENOISE = {'ba_window': 0.01, 'hot_pixels': True}
 
 
 def check_threshold(threshold, name='threshold'):
@@ -668,8 +719,8 @@ class ThresholdEstimate:
     reason: str = ''
 
 
-def estimate_threshold(samples, energy='motion', power=0.6, tile=16, denoise=None, c_range=(0.05, 1.0), num_grid=16,
-                       num_iters=12, min_pixels=16, per_frame=True, eps=1e-6):
+def estimate_threshold(samples, energy='motion', power=0.6, tile=16, denoise='default', c_range=(0.05, 1.0),
+                       num_grid=16, num_iters=12, min_pixels=16, per_frame=True, eps=1e-6):
     """One contrast threshold for a recording, jointly over several of its frames.
 
     The threshold belongs to the sensor and its bias settings, not to a frame, so the joint estimate minimises one
@@ -688,9 +739,9 @@ def estimate_threshold(samples, energy='motion', power=0.6, tile=16, denoise=Non
         energy (str): One of :data:`RAW_ENERGIES`. Default: ``'motion'``.
         power (float): Exponent of the ``'sharpness'`` energy. Default: 0.6.
         tile (int): Tile size of the ``'motion'`` energy, in pixels. Default: 16.
-        denoise (dict | None): Event denoising before the estimate, options of
-            :func:`basicsr.events.denoise.denoise_events` (e.g. ``{'ba_window': 0.01, 'hot_pixels': True}``); None
-            uses the events as given. Default: None.
+        denoise (dict | str | None): Event denoising before the estimate (the deblurring itself is up to the
+            caller), options of :func:`basicsr.events.denoise.denoise_events`; ``'default'`` is
+            :data:`DEFAULT_DENOISE`, None uses the events as given. Default: ``'default'``.
         c_range (tuple[float, float]): Search interval. Default: (0.05, 1.0).
         num_grid (int): Search grid points. Default: 16.
         num_iters (int): Golden-section iterations. Default: 12.
@@ -704,6 +755,7 @@ def estimate_threshold(samples, energy='motion', power=0.6, tile=16, denoise=Non
     """
     energy, power = _check_energy(energy, power, RAW_ENERGIES)
     lo, hi = _check_c_range(c_range)
+    denoise = dict(DEFAULT_DENOISE) if isinstance(denoise, str) and denoise == 'default' else denoise
     check_denoise_options(denoise, 'denoise')
     if isinstance(tile, bool) or not isinstance(tile, int) or tile < 2:
         raise ValueError(f'tile must be an integer >= 2, got {tile!r}')
