@@ -94,3 +94,19 @@ def test_denoise_options_are_checked():
         check_denoise_options({'hot_pixels': 'yes'})
     with pytest.raises(ValueError, match='outside the sensor'):
         background_activity_mask(np.array([5]), np.array([0]), np.array([0.0]), 2, 4)
+
+
+def test_highrev_raw_dataset_denoises_with_the_event_denoise_option(tmp_path):
+    """The split's events are isolated in space; only (row 2, col 11) fires twice. A BA filter that counts the pixel
+    itself keeps just its second event; the plain 8-neighbour filter keeps nothing."""
+    from basicsr.data import build_dataset
+    from test_data_highrev import _make_split, _opt
+
+    _make_split(tmp_path)
+    own = build_dataset(_opt(tmp_path, event_denoise={'ba_window': 5.0, 'ba_include_self': True}))[0]['voxel']
+    mass = own.numpy().sum(0)
+    assert mass[2, 11] == pytest.approx(1.0) and np.count_nonzero(mass) == 1
+    none = build_dataset(_opt(tmp_path, event_denoise={'ba_window': 5.0}))[0]['voxel']
+    assert not none.numpy().any()
+    with pytest.raises(ValueError, match="dataset 'highrev': event_denoise"):
+        build_dataset(_opt(tmp_path, event_denoise={'ba_window': 'x'}))
