@@ -110,3 +110,36 @@ def test_highrev_raw_dataset_denoises_with_the_event_denoise_option(tmp_path):
     assert not none.numpy().any()
     with pytest.raises(ValueError, match="dataset 'highrev': event_denoise"):
         build_dataset(_opt(tmp_path, event_denoise={'ba_window': 'x'}))
+
+
+def test_make_event_h5_denoises_each_window(tmp_path):
+    """make_event_h5.py --denoise: the SCER of every exposure window is that of its denoised events."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    import h5py
+
+    from basicsr.events import scer
+    from test_make_event_h5 import SCRIPT, _raw
+
+    spec = importlib.util.spec_from_file_location('make_event_h5', SCRIPT)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules['make_event_h5'] = mod
+    spec.loader.exec_module(mod)
+    stream, frames, _ = _raw(tmp_path / 'seq.h5', num_imgs=3, sharp=False, n_events=20000)
+    out = tmp_path / 'out'
+    mod.main(['--input', str(tmp_path / 'seq.h5'), '--output', str(out), '--window', 'exposure', '--no-progress',
+              '--denoise', 'ba_window=0.002', '--denoise', 'hot_pixels=true'])
+    height, width = stream.height, stream.width
+    with h5py.File(Path(out) / 'seq.h5', 'r') as f:
+        for i, frame in enumerate(frames):
+            sel = (stream.t >= frame.exposure_start) & (stream.t <= frame.exposure_end)
+            kept = denoise_events(stream.x[sel], stream.y[sel], stream.t[sel], stream.p[sel], height, width,
+                                  {'ba_window': 0.002, 'hot_pixels': True})
+            assert 0 < kept[0].size < sel.sum()
+            np.testing.assert_array_equal(f[f'voxels/voxel{i:09d}'][()], scer(*kept, 6, height, width))
+    for bad in (['--denoise', 'ba_window'], ['--denoise', 'ba_windw=1'], ['--denoise', 'hot_pixels=maybe']):
+        with pytest.raises(SystemExit):
+            mod.main(['--input', str(tmp_path / 'seq.h5'), '--output', str(tmp_path / 'o2')] + bad)
+    assert not (tmp_path / 'o2').exists()
