@@ -123,8 +123,9 @@ _EDGE_TOL = 1e-3
 # 0.2-0.3 log units; on the development recordings (eSL-Net pic2, DAVIS346, and camerashake, DAVIS240C) c = 0.25
 # deblurs every frame well (issue 10; measured numbers in the module notes).
 DEFAULT_THRESHOLD = 0.25
-# Event denoising before the threshold estimate (timestamps in seconds): a 10 ms background-activity window and
-# hot-pixel removal. Measured: on the noisy simulated recordings 19 of 24 estimates within 15 % instead of 18 (three
+# Recommended event denoising before the threshold estimate (``estimate_threshold(denoise=DEFAULT_DENOISE)``,
+# timestamps in seconds): a 10 ms background-activity window and hot-pixel removal. Not applied unless asked: the
+# caller owns the events (basicsr/infer.py decides what EDI gets). Measured: on the noisy simulated recordings 19 of 24 estimates within 15 % instead of 18 (three
 # frames), hot pixels otherwise dominate a tile's change; on the development recordings it moves the joint estimate
 # by 4 % (pic2 0.322 -> 0.336, camerashake 0.161 -> 0.154).
 DEFAULT_DENOISE = {'ba_window': 0.01, 'hot_pixels': True}
@@ -719,7 +720,7 @@ class ThresholdEstimate:
     reason: str = ''
 
 
-def estimate_threshold(samples, energy='motion', power=0.6, tile=16, denoise='default', c_range=(0.05, 1.0),
+def estimate_threshold(samples, energy='motion', power=0.6, tile=16, denoise=None, c_range=(0.05, 1.0),
                        num_grid=16, num_iters=12, min_pixels=16, per_frame=True, eps=1e-6):
     """One contrast threshold for a recording, jointly over several of its frames.
 
@@ -739,9 +740,10 @@ def estimate_threshold(samples, energy='motion', power=0.6, tile=16, denoise='de
         energy (str): One of :data:`RAW_ENERGIES`. Default: ``'motion'``.
         power (float): Exponent of the ``'sharpness'`` energy. Default: 0.6.
         tile (int): Tile size of the ``'motion'`` energy, in pixels. Default: 16.
-        denoise (dict | str | None): Event denoising before the estimate (the deblurring itself is up to the
-            caller), options of :func:`basicsr.events.denoise.denoise_events`; ``'default'`` is
-            :data:`DEFAULT_DENOISE`, None uses the events as given. Default: ``'default'``.
+        denoise (dict | None): Event denoising before the estimate (the deblurring itself is up to the caller),
+            options of :func:`basicsr.events.denoise.denoise_events`, e.g. :data:`DEFAULT_DENOISE` (measured
+            better); None uses the events as given (callers that denoise their windows already). Timestamps must be
+            in seconds for the window to mean what it says. Default: None.
         c_range (tuple[float, float]): Search interval. Default: (0.05, 1.0).
         num_grid (int): Search grid points. Default: 16.
         num_iters (int): Golden-section iterations. Default: 12.
@@ -755,7 +757,6 @@ def estimate_threshold(samples, energy='motion', power=0.6, tile=16, denoise='de
     """
     energy, power = _check_energy(energy, power, RAW_ENERGIES)
     lo, hi = _check_c_range(c_range)
-    denoise = dict(DEFAULT_DENOISE) if isinstance(denoise, str) and denoise == 'default' else denoise
     check_denoise_options(denoise, 'denoise')
     if isinstance(tile, bool) or not isinstance(tile, int) or tile < 2:
         raise ValueError(f'tile must be an integer >= 2, got {tile!r}')
