@@ -50,8 +50,8 @@ def test_ba_mask_equals_the_definition(include_self):
 def test_ba_filter_drops_isolated_noise_and_keeps_a_moving_edge():
     """Background activity at 1 Hz per pixel (and 0.2 Hz) over 0.5 s, the edge in its first 50 ms: at least 99 % of
     the edge's events are kept, and of the noise events away from the edge (lower half) only chance coincidences
-    survive a 5 ms window (measured 3.4 % at 1 Hz, expected 8 neighbours x 1 Hz x 5 ms = 4 %; a noise event next to the edge while it
-    passes is rightly supported)."""
+    survive a 5 ms window (measured 3.4 % at 1 Hz, expected 8 neighbours x 1 Hz x 5 ms = 4 %; a noise event next
+    to the edge while it passes is rightly supported)."""
     rng = np.random.default_rng(1)
     edge = moving_edge(rng)
     for rate in (0.2, 1.0):

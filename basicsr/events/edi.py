@@ -125,9 +125,9 @@ _EDGE_TOL = 1e-3
 DEFAULT_THRESHOLD = 0.25
 # Recommended event denoising before the threshold estimate (``estimate_threshold(denoise=DEFAULT_DENOISE)``,
 # timestamps in seconds): a 10 ms background-activity window and hot-pixel removal. Not applied unless asked: the
-# caller owns the events (basicsr/infer.py decides what EDI gets). Measured: on the noisy simulated recordings 19 of 24 estimates within 15 % instead of 18 (three
-# frames), hot pixels otherwise dominate a tile's change; on the development recordings it moves the joint estimate
-# by 4 % (pic2 0.322 -> 0.336, camerashake 0.161 -> 0.154).
+# caller owns the events (basicsr/infer.py decides what EDI gets). Measured: on the noisy simulated recordings 19
+# of 24 estimates within 15 % instead of 18 (three frames), hot pixels otherwise dominate a tile's change; on the
+# development recordings it moves the joint estimate by 4 % (pic2 0.322 -> 0.336, camerashake 0.161 -> 0.154).
 DEFAULT_DENOISE = {'ba_window': 0.01, 'hot_pixels': True}
 
 
