@@ -52,6 +52,7 @@ import torch  # noqa: E402
 import yaml  # noqa: E402
 
 from basicsr.events import EventFormatError, event_frame  # noqa: E402
+from basicsr.events.edi import DEFAULT_DENOISE  # noqa: E402
 from basicsr.models.deblur_methods import (METHODS, InferenceError, InferenceWarning, canonical_method,  # noqa: E402
                                            check_frame_size, load_method, method_batch, network_inputs,
                                            to_float_image)
@@ -66,8 +67,9 @@ __all__ = ['InferenceError', 'InferenceWarning', 'deblur', 'deblur_file', 'deblu
 THRESHOLDS_FILE = 'thresholds.csv'
 # Events may stop this fraction of the exposure short of either end before they count as not covering it.
 COVERAGE_TOLERANCE = 0.05
-# Event denoising EDI gets unless --denoise / --no-denoise say otherwise (options of basicsr.events.denoise).
-EDI_DEFAULT_DENOISE = None
+# Event denoising EDI gets unless --denoise / --no-denoise say otherwise (options of basicsr.events.denoise; times in
+# seconds): the measured recommendation of basicsr.events.edi (a 10 ms background-activity window, hot pixels).
+EDI_DEFAULT_DENOISE = DEFAULT_DENOISE
 
 
 def read_image(path, what='--image'):

@@ -35,7 +35,9 @@ Usage::
     python scripts/evaluate_real.py --images camerashake_blurimage --events camerashake_event_frame_txt
     python scripts/evaluate_real.py --recording rec.h5 --out results/rec_edi --net-opt threshold=0.25
 
-Nothing is written unless ``--out`` is given (then ``basicsr/infer.py``'s outputs and ``thresholds.csv``).
+Events are denoised as ``basicsr/infer.py`` does for EDI (``EDI_DEFAULT_DENOISE``, windows in seconds) except in the
+``txt`` layout, whose times are normalised (``--denoise`` / ``--no-denoise`` choose). Nothing is written unless
+``--out`` is given (then ``basicsr/infer.py``'s outputs and ``thresholds.csv``).
 """
 import argparse
 import glob
@@ -379,8 +381,12 @@ def main(argv=None):
     net_opt = parse_key_values(args.net_opt)
     if args.no_denoise and args.denoise:
         raise InferenceError('--denoise and --no-denoise exclude each other')
-    denoise_opts = None if args.no_denoise else (parse_key_values(args.denoise, '--denoise') if args.denoise
-                                                 else EDI_DEFAULT_DENOISE)
+    denoise_opts = None if args.no_denoise else parse_key_values(args.denoise, '--denoise')
+    if not args.denoise and not args.no_denoise and layout != 'txt':
+        denoise_opts = EDI_DEFAULT_DENOISE
+    elif not args.denoise and not args.no_denoise:
+        print('note: the txt layout\'s times are normalised to the frame window, not seconds, so infer.py\'s default '
+              'denoising (windows in seconds) is not applied; pass --denoise ba_window=<fraction of the window>')
     net = load_method('EDI', None, net_opt)
     rows = evaluate(frames, net, args.edi_threshold_mode, args.edi_window,
                     make_denoiser(denoise_opts) if denoise_opts else None, args.out)

@@ -235,7 +235,7 @@ def test_edi_runs_without_checkpoint_on_the_raw_events(tmp_path):
     write_text_events(txt, stream)
     out = tmp_path / 'out'
     main(['--events', txt, '--image', png, '--exposure', '0.02', '0.08', '--method', 'EDI', '--net-opt',
-          'threshold=0.2', '--out', str(out), '--no-progress'])
+          'threshold=0.2', '--no-denoise', '--out', str(out), '--no-progress'])
     win = stream.window(0.02, 0.08, closed='both')
     expected, c = edi_deblur(image.astype(np.float64) / 255, win.x, win.y, win.t, win.p, 0.02, 0.08, threshold=0.2)
     written = cv2.imread(str(out / 'sharp' / 'blur.png'))

@@ -55,7 +55,7 @@ def _run(args, out):
 def test_recording_gets_one_joint_threshold_recorded_beside_the_outputs_and_in_the_panels(h5_recording,
                                                                                          scene_frames, tmp_path):
     out = tmp_path / 'out'
-    messages = _run(['--events', h5_recording, '--method', 'EDI'], out)
+    messages = _run(['--events', h5_recording, '--method', 'EDI', '--no-denoise'], out)
     assert not [m for m in messages if 'fallback' in m or 'unchanged' in m], messages
     rows = _csv_rows(out)
     assert [r['frame'] for r in rows] == ['000000', '000001', '000002']
@@ -108,7 +108,8 @@ def test_frame_without_enough_events_falls_back_with_a_warning(tmp_path):
     with pytest.warns(ThresholdWarning, match=f'no threshold estimate for .*sparse.png.*fallback threshold '
                                               f'{DEFAULT_THRESHOLD}'):
         with pytest.warns(InferenceWarning, match='only 5 events on 5 pixels'):
-            main(['--events', txt, '--image', png, '--exposure', '0', '0.1', '--method', 'EDI', '--out', str(out)])
+            main(['--events', txt, '--image', png, '--exposure', '0', '0.1', '--method', 'EDI', '--no-denoise',
+                  '--out', str(out)])
     rows = _csv_rows(out)
     assert [(r['frame'], float(r['threshold']), r['source']) for r in rows] == [('sparse', DEFAULT_THRESHOLD,
                                                                                  'fallback')]
@@ -206,6 +207,23 @@ def test_denoised_events_reach_edi(scene_frames):
     expected, _ = edi_deblur(frame['image'].astype(np.float64) / 255, x, y, t, p, frame['t_start'], frame['t_end'],
                              threshold=0.2)
     np.testing.assert_allclose(result['sharp_float'][0], expected, rtol=1e-6, atol=1e-7)
+
+
+def test_edi_denoises_by_default_as_recommended(tmp_path):
+    """infer.py's EDI gets basicsr.events.edi.DEFAULT_DENOISE unless told otherwise: isolated events go."""
+    pytest.importorskip('basicsr.events.denoise')
+    from basicsr.events.edi import DEFAULT_DENOISE
+
+    image = np.full((H, W), 120, np.uint8)
+    isolated = EventStream.from_arrays([3, 20, 40], [5, 20, 40], [0.0, 0.05, 0.1], [1, -1, 1], H, W)
+    png, txt = str(tmp_path / 'f.png'), str(tmp_path / 'e.txt')
+    cv2.imwrite(png, image)
+    write_text_events(txt, isolated)
+    base = ['--events', txt, '--image', png, '--exposure', '0', '0.1', '--method', 'EDI', '--net-opt', 'threshold=0.2']
+    explicit = [a for k, v in DEFAULT_DENOISE.items() for a in ('--denoise', f'{k}={str(v).lower()}')]
+    for extra, kept in (([], 0), (explicit, 0), (['--no-denoise'], 3)):
+        messages = _run(base + extra, tmp_path / f'out{len(extra)}')
+        assert any(f'only {kept} events on {kept} pixels' in m for m in messages), messages
 
 
 def test_edi_network_falls_back_per_frame_and_says_so():
