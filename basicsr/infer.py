@@ -22,17 +22,28 @@ EFNet. The low-light models take gray APS frames (colour converted to gray) and,
 exactly 3x the event resolution (converted BGR->RGB for the network and back for writing); their outputs are
 linear intensities, written without gamma.
 
+EDI (no learning) integrates the raw events of the exposure exactly (:meth:`basicsr.archs.edi_arch.EDI.deblur_events`).
+Its contrast threshold is given (``--net-opt threshold=0.25``), or estimated jointly over the frames of the run
+(``--edi-threshold-mode joint``, the default; ``--edi-window N`` estimates over windows of N consecutive frames) or
+per frame (``--edi-threshold-mode per-frame``); without an estimate the documented fallback
+``basicsr.events.edi.DEFAULT_THRESHOLD`` is used with a warning naming the frame. See
+:mod:`basicsr.models.edi_threshold`.
+
 Outputs (written atomically): ``<out>/sharp/<name>.png``, ``<out>/events/<name>.png`` (net polarity of the
-window's events: red positive, blue negative) and ``<out>/panel/<name>.png`` (blurry | events | sharp). Every
-input is checked before the first file is written: a bad file, window, frame size or checkpoint raises an
-:class:`InferenceError` (or the event core's ``EventFormatError``) naming what is wrong and what was expected. So
-are an output folder that cannot be written and results of an earlier run that would be replaced (unless
-``--overwrite``), before any inference runs.
+window's events: red positive, blue negative), ``<out>/panel/<name>.png`` (blurry | events | sharp, captioned; the
+EDI caption gives the threshold and its source) and, for EDI, ``<out>/thresholds.csv`` (``frame, threshold, source,
+reason`` of every frame; source ``given``, ``joint``, ``per-frame`` or ``fallback``). Every input is checked before
+the first file is written: a bad file, window, frame size, option or checkpoint, or events that do not cover an
+exposure, raise an :class:`InferenceError` (or the event core's ``EventFormatError``) naming what is wrong and what
+was expected; so are an output folder that cannot be written and results of an earlier run that would be replaced
+(unless ``--overwrite``). An :class:`InferenceWarning` says when a frame has almost no events or a result equals its
+input.
 """
 import argparse
 import os
 import os.path as osp
 import sys
+import warnings
 from dataclasses import dataclass
 
 if __package__ in (None, ''):  # run as a script: make the repository importable
@@ -43,14 +54,25 @@ import torch  # noqa: E402
 import yaml  # noqa: E402
 
 from basicsr.events import EventFormatError, event_frame  # noqa: E402
-from basicsr.models.deblur_methods import (METHODS, InferenceError, canonical_method, check_frame_size,  # noqa: E402
-                                           load_method, method_batch, network_inputs)
+from basicsr.events.edi import DEFAULT_DENOISE  # noqa: E402
+from basicsr.models.deblur_methods import (METHODS, InferenceError, InferenceWarning, canonical_method,  # noqa: E402
+                                           check_frame_size, load_method, method_batch, network_inputs,
+                                           to_float_image)
+from basicsr.models.edi_threshold import THRESHOLD_MODES, choose_thresholds, write_thresholds_csv  # noqa: E402
 from basicsr.models.inference import forward_padded, forward_tiled  # noqa: E402
 from basicsr.utils.img_util import imread, imwrite, make_panel, tensor2img  # noqa: E402
 from basicsr.utils.output_check import OutputFolderError, check_writable  # noqa: E402
 
-__all__ = ['InferenceError', 'deblur', 'deblur_file', 'deblur_recording', 'open_events', 'EventSource', 'write_result',
-           'check_out', 'read_image', 'main']
+__all__ = ['InferenceError', 'InferenceWarning', 'deblur', 'deblur_file', 'deblur_frames', 'deblur_recording',
+           'open_events', 'EventSource', 'write_result', 'check_out', 'read_image', 'make_denoiser', 'parse_key_values', 'main',
+           'THRESHOLDS_FILE']
+
+THRESHOLDS_FILE = 'thresholds.csv'
+# Events may stop this fraction of the exposure short of either end before they count as not covering it.
+COVERAGE_TOLERANCE = 0.05
+# Event denoising EDI gets unless --denoise / --no-denoise say otherwise (options of basicsr.events.denoise; times in
+# seconds): the measured recommendation of basicsr.events.edi (a 10 ms background-activity window, hot pixels).
+EDI_DEFAULT_DENOISE = DEFAULT_DENOISE
 
 
 def read_image(path, what='--image'):
@@ -154,6 +176,23 @@ class EventSource:
             self.frames = []
         self.height, self.width = self._stream.height, self._stream.width
 
+    @classmethod
+    def from_stream(cls, stream, name='events'):
+        """Wraps events already in memory (no frames).
+
+        Args:
+            stream (EventStream): The events, with the sensor size.
+            name (str): Named in messages. Default: ``'events'``.
+
+        Returns:
+            EventSource: The source.
+        """
+        source = cls.__new__(cls)
+        source.paths, source.name, source.ext = [], name, ''
+        source._reader, source._stream, source._frames, source.frames = None, stream, [], []
+        source.height, source.width = stream.height, stream.width
+        return source
+
     def _read_plain(self, sensor_size, fallback_size, time_scale):
         from basicsr.events import read_events, read_highrev_events
         has_size = self.ext in ('.txt', '.csv') and _text_has_size(self.paths[0])
@@ -229,14 +268,23 @@ class EventSource:
             return self._reader.read_window(t_start, t_end, closed='both')
         return self._stream.window(t_start, t_end, closed='both', allow_empty=True)
 
-    def span(self):
-        """str: The time span of the events, for messages."""
+    def time_range(self):
+        """Times of the first and last event.
+
+        Returns:
+            tuple[float, float] | None: ``(t_first, t_last)`` in seconds; None without events.
+        """
         if self._reader is not None:
             n = self._reader.num_events
-            return 'no events' if n == 0 else f'[{self._reader.read_slice(0, 1).t[0]}, ' \
-                                              f'{self._reader.read_slice(n - 1, n).t[0]}] s'
+            return None if n == 0 else (float(self._reader.read_slice(0, 1).t[0]),
+                                        float(self._reader.read_slice(n - 1, n).t[0]))
         s = self._stream
-        return 'no events' if len(s) == 0 else f'[{s.t[0]}, {s.t[-1]}] s'
+        return None if len(s) == 0 else (float(s.t[0]), float(s.t[-1]))
+
+    def span(self):
+        """str: The time span of the events, for messages."""
+        span = self.time_range()
+        return 'no events' if span is None else f'[{span[0]}, {span[1]}] s'
 
     def close(self):
         """Closes an open h5 file (idempotent)."""
@@ -276,6 +324,41 @@ def _empty_window(t_start, t_end, what, events_name, span):
                           '--time-scale, and --exposure)')
 
 
+def _check_coverage(t_start, t_end, time_range, what, events_name):
+    """Raises when the events start after or end before the exposure (beyond :data:`COVERAGE_TOLERANCE`)."""
+    t_first, t_last = time_range
+    slack = COVERAGE_TOLERANCE * (t_end - t_start)
+    if t_first > t_start + slack or t_last < t_end - slack:
+        raise InferenceError(f'{what}: the events of {events_name} span [{t_first}, {t_last}] s and do not cover '
+                             f'the exposure [{t_start}, {t_end}] s; expected events over the whole exposure (a '
+                             'recording cut short, or an exposure window on another clock: check --exposure and '
+                             '--time-scale)')
+
+
+def _check_window(source, t_start, t_end, what):
+    """The checks of an exposure window against the events (any method): not empty, covered by the events."""
+    if source.count(t_start, t_end) == 0:
+        raise _empty_window(t_start, t_end, what, source.name, source.span())
+    _check_coverage(t_start, t_end, source.time_range(), what, source.name)
+
+
+def _warn_sparse(window, name, min_pixels):
+    """Warns when fewer than ``min_pixels`` pixels have events in the window."""
+    pixels = np.unique(window.y.astype(np.int64) * window.width + window.x).size
+    if pixels < min_pixels:
+        warnings.warn(f'{name}: only {len(window)} events on {pixels} pixels in the exposure (fewer than '
+                      f'{min_pixels} pixels): almost nothing to deblur with', InferenceWarning, stacklevel=3)
+
+
+def _warn_unchanged(image, sharp, name, method):
+    """Warns when the written result equals the input image."""
+    before = np.round(np.clip(to_float_image(image), 0, 1) * 255).astype(np.uint8)
+    before = before[:, :, 0] if before.shape[2] == 1 else before[:, :, :3]
+    if before.shape == sharp.shape and np.array_equal(before, sharp):
+        warnings.warn(f'{method} returned {name} unchanged (the output equals the blurry input)', InferenceWarning,
+                      stacklevel=3)
+
+
 def _device_of(net, device):
     if device is not None:
         return torch.device(device)
@@ -293,9 +376,23 @@ def _run_network(net, inputs, tile):
     return outputs[names.index(net.io['result'])]
 
 
+def _edi_image(image):
+    """EDI's view of a frame: float (H, W, C) in [0, 1] in the channel order read, alpha dropped."""
+    img = to_float_image(image)
+    return img[:, :, :3] if img.shape[2] == 4 else img
+
+
+def _edi_sample(net, image, window, t_start, t_end):
+    """One frame for :func:`basicsr.models.edi_threshold.choose_thresholds`: linear image and raw events."""
+    return (net.linearize(_edi_image(image)), window.x, window.y, window.t, window.p, t_start, t_end)
+
+
 def deblur(image, events, t_start, t_end, method, net, aps=None, device=None, tile=None, use_mask=True,
-           image_name='image', events_name='events'):
+           image_name='image', events_name='events', denoise=None):
     """Deblurs one frame with the events of its exposure window.
+
+    EDI estimates the threshold of this one frame unless the network has one (see :func:`deblur_frames` for a
+    threshold estimated jointly over several frames).
 
     Args:
         image (np.ndarray): Blurry frame as read by OpenCV (BGR colour or gray; uint8, uint16 or float in [0, 1]);
@@ -309,44 +406,53 @@ def deblur(image, events, t_start, t_end, method, net, aps=None, device=None, ti
         device (str | torch.device | None): Device; None uses the network's. Default: None.
         tile (int | None): Tile size for tiled inference; None runs the whole (padded) frame. Default: None.
         use_mask (bool): Feed EFNet the event mask (EMGC), as the released weights were trained. Default: True.
-        image_name (str): Named in errors. Default: ``'image'``.
+        image_name (str): Named in errors and warnings. Default: ``'image'``.
         events_name (str): Named in errors. Default: ``'events'``.
+        denoise (Callable | None): Maps the window's ``EventStream`` to a denoised one (see
+            :func:`make_denoiser`); None keeps every event. Default: None.
 
     Returns:
         dict: ``sharp`` uint8 image to write (BGR (H, W, 3) or gray (H, W)); ``sharp_float`` float32 (C, H, W)
         network output in the network's channel order, unclamped; ``events`` uint8 BGR event picture; ``panel``
-        uint8 BGR blurry | events | sharp; ``representation`` float32 un-normalised event tensor (C, H, W).
+        uint8 BGR blurry | events | sharp; ``representation`` float32 un-normalised event tensor (C, H, W);
+        ``threshold`` the :class:`~basicsr.models.edi_threshold.ThresholdChoice` of EDI (None for networks).
 
     Raises:
-        InferenceError: For a frame size that does not fit the sensor or a window without events.
+        InferenceError: For a frame size that does not fit the sensor, a window without events or events that do
+            not cover it.
     """
     method = canonical_method(method)
-    rgb = method == 'LowLightEventDeblurNet' and bool(getattr(net, 'rgb', False))
-    t_start, t_end = _check_exposure(t_start, t_end, image_name)
-    check_frame_size(np.shape(image), events.shape, rgb, None if aps is None else np.shape(aps), image_name,
-                     events_name)
-    window = events.window(t_start, t_end, closed='both', allow_empty=True)
-    if len(window) == 0:
-        span = 'no events' if len(events) == 0 else f'[{events.t[0]}, {events.t[-1]}] s'
-        raise _empty_window(t_start, t_end, image_name, events_name, span)
-    return _deblur_window(image, window, t_start, t_end, method, net, aps, device, tile, use_mask)
+    source = EventSource.from_stream(events, events_name)
+    job = _Job('frame', t_start, t_end, image=image, aps=aps, image_name=image_name)
+    _validate_jobs([job], source, method, net)
+    return _run_jobs([job], source, method, net, device, tile, use_mask, denoise=denoise)[0]
 
 
-def _deblur_window(image, window, t_start, t_end, method, net, aps, device, tile, use_mask):
+def _deblur_window(image, window, t_start, t_end, method, net, aps, device, tile, use_mask, threshold=None,
+                   name='image'):
     device = _device_of(net, device)
     batch, rep = method_batch(method, net, image, window, t_start, t_end, aps)
-    if method == 'EFNet' and not use_mask:
-        batch['mask'] = None
-    inputs = network_inputs(net, batch, device)
-    with torch.inference_mode():
-        result = _run_network(net, inputs, tile)
-    sharp_float = result[0].float().cpu().numpy()
+    _warn_sparse(window, name, getattr(net, 'min_pixels', 16))
+    if method == 'EDI':
+        latent = net.deblur_events(_edi_image(image), window.x, window.y, window.t, window.p, t_start, t_end,
+                                   threshold.value)
+        result = torch.from_numpy(np.ascontiguousarray(latent.transpose(2, 0, 1)))
+        label = threshold.label()
+    else:
+        if method == 'EFNet' and not use_mask:
+            batch['mask'] = None
+        inputs = network_inputs(net, batch, device)
+        with torch.inference_mode():
+            result = _run_network(net, inputs, tile)[0].float().cpu()
+        label = method
+    sharp_float = result.numpy()
     rgb_out = method == 'LowLightEventDeblurNet' and net.rgb
-    sharp = tensor2img(result[0].float().cpu(), rgb2bgr=rgb_out)
+    sharp = tensor2img(result, rgb2bgr=rgb_out)
+    _warn_unchanged(image, sharp, name, method)
     picture = event_frame(window.x, window.y, window.p, window.height, window.width)[:, :, ::-1]
     picture = np.ascontiguousarray(picture)
-    return {'sharp': sharp, 'sharp_float': sharp_float, 'events': picture, 'panel': make_panel([image, picture, sharp]),
-            'representation': rep}
+    return {'sharp': sharp, 'sharp_float': sharp_float, 'events': picture, 'representation': rep,
+            'panel': make_panel([image, picture, sharp], ['blurry', 'events', label]), 'threshold': threshold}
 
 
 RESULT_KINDS = ('sharp', 'events', 'panel')
@@ -376,7 +482,8 @@ def check_out(out_dir, names, overwrite=False):
 
 
 def write_result(result, out_dir, name):
-    """Writes ``sharp/<name>.png``, ``events/<name>.png`` and ``panel/<name>.png`` atomically.
+    """Writes ``sharp/<name>.png``, ``events/<name>.png`` and ``panel/<name>.png`` atomically, and for EDI the
+    frame's row of ``thresholds.csv`` (other frames' rows are kept).
 
     Args:
         result (dict): Returned by :func:`deblur`.
@@ -384,13 +491,15 @@ def write_result(result, out_dir, name):
         name (str): File stem.
 
     Returns:
-        dict: ``kind -> path`` of the written files.
+        dict: ``kind -> path`` of the written files (``thresholds`` for EDI).
     """
     paths = {}
     for kind in RESULT_KINDS:
         path = osp.join(out_dir, kind, f'{name}.png')
         imwrite(result[kind], path)
         paths[kind] = path
+    if result.get('threshold') is not None:
+        paths['thresholds'] = write_thresholds_csv(osp.join(out_dir, THRESHOLDS_FILE), [name], [result['threshold']])
     return paths
 
 
@@ -403,6 +512,7 @@ class _Job:
     index: int = None
     aps: object = None
     image_name: str = 'image'
+    source: object = None  # the job's own EventSource (frames given in memory), else the run's
 
 
 def _frame_exposure(source, info, exposure_time):
@@ -432,9 +542,10 @@ def _select_frames(source, frames):
 
 
 def _validate_jobs(jobs, source, method, net):
-    """Checks every job (frame size, window with events) before anything is written."""
+    """Checks every job (frame size, window with events covering it) before anything is written."""
     rgb = method == 'LowLightEventDeblurNet' and bool(getattr(net, 'rgb', False))
     for job in jobs:
+        events = job.source or source
         job.t_start, job.t_end = _check_exposure(job.t_start, job.t_end, job.image_name)
         shape = np.shape(job.image) if job.image is not None else source.frames[job.index].shape
         aps_shape = None
@@ -443,36 +554,70 @@ def _validate_jobs(jobs, source, method, net):
                 aps_shape = np.shape(job.aps)
             elif job.index is not None and job.image is not None:
                 aps_shape = source.frames[job.index].shape
-        check_frame_size(shape, source.shape, rgb, aps_shape, job.image_name, source.name)
-        if source.count(job.t_start, job.t_end) == 0:
-            raise _empty_window(job.t_start, job.t_end, job.image_name, source.name, source.span())
+        check_frame_size(shape, events.shape, rgb, aps_shape, job.image_name, events.name)
+        _check_window(events, job.t_start, job.t_end, job.image_name)
 
 
-def _process(jobs, source, method, net, out_dir, device, tile, use_mask, progress):
+def _job_inputs(job, source, rgb, denoise):
+    """The image, APS frame and (denoised) event window of a job."""
+    events = job.source or source
+    image = job.image if job.image is not None else source.frame_image(job.index)
+    aps = job.aps
+    if rgb and aps is None and job.index is not None:
+        aps = source.frame_image(job.index)
+    window = events.window(job.t_start, job.t_end)
+    if denoise is not None:
+        window = denoise(window)
+    return image, aps, window
+
+
+def _edi_thresholds(jobs, source, net, threshold_mode, threshold_window, denoise):
+    """The :class:`~basicsr.models.edi_threshold.ThresholdChoice` of every job (EDI)."""
+    def load_sample(k):
+        image, _, window = _job_inputs(jobs[k], source, False, denoise)
+        return _edi_sample(net, image, window, jobs[k].t_start, jobs[k].t_end)
+
+    try:
+        return choose_thresholds([job.image_name for job in jobs], load_sample, net.threshold, threshold_mode,
+                                 threshold_window, net.estimate_options())
+    except ValueError as err:
+        raise InferenceError(f'EDI threshold: {err}') from None
+
+
+def _run_jobs(jobs, source, method, net, device, tile, use_mask, out_dir=None, progress=False,
+              threshold_mode='joint', threshold_window=0, denoise=None):
+    """Deblurs validated jobs (EDI thresholds chosen first); writes each result when ``out_dir`` is given.
+
+    Returns:
+        list[dict]: Per job ``name`` plus the written paths (``out_dir``) or the result of :func:`deblur`.
+    """
     from tqdm import tqdm
 
     rgb = method == 'LowLightEventDeblurNet' and bool(getattr(net, 'rgb', False))
-    written = []
-    for job in tqdm(jobs, desc=f'{method} deblurring', unit='frame', disable=not progress):
-        image = job.image if job.image is not None else source.frame_image(job.index)
-        aps = job.aps
-        if rgb and aps is None and job.index is not None:
-            aps = source.frame_image(job.index)
-        window = source.window(job.t_start, job.t_end)
-        result = _deblur_window(image, window, job.t_start, job.t_end, method, net, aps, device, tile, use_mask)
-        written.append({'name': job.name, **write_result(result, out_dir, job.name)})
-    return written
+    thresholds = [None] * len(jobs)
+    if method == 'EDI':
+        thresholds = _edi_thresholds(jobs, source, net, threshold_mode, threshold_window, denoise)
+    done = []
+    for job, threshold in zip(tqdm(jobs, desc=f'{method} deblurring', unit='frame', disable=not progress),
+                              thresholds):
+        image, aps, window = _job_inputs(job, source, rgb, denoise)
+        result = _deblur_window(image, window, job.t_start, job.t_end, method, net, aps, device, tile, use_mask,
+                                threshold, job.image_name)
+        done.append({'name': job.name, **(write_result(result, out_dir, job.name) if out_dir else result)})
+    return done
 
 
 def deblur_recording(events_path, out_dir, method, net, frames=None, exposure_time=None, device=None, tile=None,
-                     use_mask=True, progress=True, overwrite=False):
+                     use_mask=True, progress=True, threshold_mode='joint', threshold_window=0, denoise=None,
+                     overwrite=False):
     """Deblurs every frame of a recording (event_utils h5 ``images/*`` or AEDAT4 APS frames) with its exposure.
 
-    All frames are checked (size, exposure window, events in the window) before the first file is written.
+    All frames are checked (size, exposure window, events covering the window) before the first file is written.
 
     Args:
         events_path (str): ``.h5`` or ``.aedat4`` file with frames.
-        out_dir (str): Output folder (``sharp/``, ``events/``, ``panel/`` with ``<index:06d>.png``).
+        out_dir (str): Output folder (``sharp/``, ``events/``, ``panel/`` with ``<index:06d>.png``; EDI also
+            ``thresholds.csv``).
         method (str): Method name.
         net (torch.nn.Module): The network.
         frames (list[int] | None): Frame indices; None processes all. Default: None.
@@ -482,10 +627,15 @@ def deblur_recording(events_path, out_dir, method, net, frames=None, exposure_ti
         tile (int | None): Tile size for tiled inference. Default: None.
         use_mask (bool): Feed EFNet the event mask. Default: True.
         progress (bool): Show a tqdm progress bar. Default: True.
+        threshold_mode (str): EDI without a given threshold: ``'joint'`` (one estimate over the frames) or
+            ``'per-frame'``. Default: ``'joint'``.
+        threshold_window (int): EDI joint mode: frames per estimate, 0 = all. Default: 0.
+        denoise (Callable | None): Event filter applied to each window (see :func:`make_denoiser`). Default: None.
         overwrite (bool): Replace result files of an earlier run (else refuse, see :func:`check_out`). Default: False.
 
     Returns:
-        list[dict]: Per frame ``name`` and the written ``sharp``, ``events``, ``panel`` paths.
+        list[dict]: Per frame ``name`` and the written ``sharp``, ``events``, ``panel`` (and EDI ``thresholds``)
+        paths.
     """
     method = canonical_method(method)
     if method == 'LowLightEventDeblurNet' and getattr(net, 'rgb', False):
@@ -500,16 +650,52 @@ def deblur_recording(events_path, out_dir, method, net, frames=None, exposure_ti
                              image_name=f'{source.name} frame {info.index}'))
         _validate_jobs(jobs, source, method, net)
         check_out(out_dir, [job.name for job in jobs], overwrite)
-        return _process(jobs, source, method, net, out_dir, device, tile, use_mask, progress)
+        return _run_jobs(jobs, source, method, net, device, tile, use_mask, out_dir, progress, threshold_mode,
+                         threshold_window, denoise)
     finally:
         source.close()
 
 
+def deblur_frames(frames, method, net, device=None, tile=None, use_mask=True, progress=False,
+                  threshold_mode='joint', threshold_window=0, denoise=None):
+    """Deblurs frames given in memory, each with its own events (e.g. a folder of PNGs and per-frame event files).
+
+    All frames are checked before any is deblurred; EDI estimates its threshold over them as over a recording.
+    Nothing is written; see :func:`write_result`.
+
+    Args:
+        frames (list[dict]): Per frame ``name`` (str), ``image`` (array as read by OpenCV), ``events``
+            (EventStream with the sensor size), ``t_start`` and ``t_end`` (exposure, s, on the events' clock).
+        method (str): Method name (not the RGB low-light model).
+        net (torch.nn.Module): The network.
+        device (str | torch.device | None): Device; None uses the network's. Default: None.
+        tile (int | None): Tile size for tiled inference. Default: None.
+        use_mask (bool): Feed EFNet the event mask. Default: True.
+        progress (bool): Show a tqdm progress bar. Default: False.
+        threshold_mode (str): EDI: ``'joint'`` or ``'per-frame'``. Default: ``'joint'``.
+        threshold_window (int): EDI joint mode: frames per estimate, 0 = all. Default: 0.
+        denoise (Callable | None): Event filter applied to each window. Default: None.
+
+    Returns:
+        list[dict]: Per frame ``name`` and the result of :func:`deblur`.
+    """
+    method = canonical_method(method)
+    if method == 'LowLightEventDeblurNet' and getattr(net, 'rgb', False):
+        raise InferenceError('deblur_frames does not take the RGB low-light model (it needs an APS frame too); '
+                             'use deblur_file')
+    jobs = [_Job(str(f['name']), f['t_start'], f['t_end'], image=f['image'], image_name=str(f['name']),
+                 source=EventSource.from_stream(f['events'], f'the events of {f["name"]}')) for f in frames]
+    _validate_jobs(jobs, None, method, net)
+    return _run_jobs(jobs, None, method, net, device, tile, use_mask, None, progress, threshold_mode,
+                     threshold_window, denoise)
+
+
 def deblur_file(events, method, net, image=None, exposure=None, frame=None, aps=None, exposure_time=None,
-                sensor_size=None, time_scale=1.0, device=None, tile=None, use_mask=True):
+                sensor_size=None, time_scale=1.0, device=None, tile=None, use_mask=True, denoise=None):
     """Deblurs one frame given by files: an image (or frame ``frame`` of the event file) and an event file.
 
-    Nothing is written; see :func:`write_result`.
+    Nothing is written; see :func:`write_result`. EDI estimates the threshold of this one frame unless the
+    network has one.
 
     Args:
         events (str | list[str]): Event file (several ``.npz`` chunks allowed).
@@ -530,6 +716,7 @@ def deblur_file(events, method, net, image=None, exposure=None, frame=None, aps=
         device (str | torch.device | None): Device; None uses the network's. Default: None.
         tile (int | None): Tile size for tiled inference. Default: None.
         use_mask (bool): Feed EFNet the event mask. Default: True.
+        denoise (Callable | None): Event filter applied to the window (see :func:`make_denoiser`). Default: None.
 
     Returns:
         dict: As :func:`deblur`, plus ``t_start``, ``t_end`` (the window used).
@@ -571,28 +758,66 @@ def deblur_file(events, method, net, image=None, exposure=None, frame=None, aps=
                 exposure = _frame_exposure(source, info, exposure_time)
         job.t_start, job.t_end = exposure
         _validate_jobs([job], source, method, net)
-        image = job.image if job.image is not None else source.frame_image(job.index)
-        if rgb and aps is None:
-            aps = source.frame_image(job.index)
-        result = _deblur_window(image, source.window(job.t_start, job.t_end), job.t_start, job.t_end, method, net,
-                                aps, device, tile, use_mask)
+        result = _run_jobs([job], source, method, net, device, tile, use_mask, denoise=denoise)[0]
         result.update(t_start=job.t_start, t_end=job.t_end)
         return result
     finally:
         source.close()
 
 
-def _parse_net_opts(items):
+def make_denoiser(options):
+    """An event filter for the ``denoise`` argument of :func:`deblur` and friends.
+
+    Args:
+        options (dict | None): Options of :func:`basicsr.events.denoise.denoise_events`, e.g.
+            ``{'ba_window': 0.01, 'hot_pixels': True}``; None or empty keeps every event.
+
+    Returns:
+        Callable | None: Maps an ``EventStream`` window to the kept events; None when nothing is filtered.
+
+    Raises:
+        InferenceError: For unknown keys or bad values.
+    """
+    from basicsr.events import EventStream
+    from basicsr.events.denoise import check_denoise_options, denoise_events
+
+    try:
+        opts = check_denoise_options(options, '--denoise')
+    except ValueError as err:
+        raise InferenceError(str(err)) from None
+    if opts['ba_window'] is None and not opts['hot_pixels']:
+        return None
+
+    def denoise(window):
+        x, y, t, p = denoise_events(window.x, window.y, window.t, window.p, window.height, window.width, opts)
+        return EventStream.from_arrays(x, y, t, p, window.height, window.width)
+
+    return denoise
+
+
+def parse_key_values(items, what='--net-opt', example='wf=64 or num_heads=[1,2,4]'):
+    """Parses ``KEY=VALUE`` command-line items (values in YAML) into a dict.
+
+    Args:
+        items (list[str] | None): The items.
+        what (str): The option named in errors. Default: ``'--net-opt'``.
+        example (str): Example shown in errors. Default: ``'wf=64 or num_heads=[1,2,4]'``.
+
+    Returns:
+        dict: Key -> parsed value.
+
+    Raises:
+        InferenceError: For an item without ``=`` or a value that is not YAML.
+    """
     opts = {}
     for item in items or []:
         if '=' not in item:
-            raise InferenceError(f'--net-opt {item!r}: expected key=value (value in YAML, e.g. wf=64 or '
-                                 'num_heads=[1,2,4])')
+            raise InferenceError(f'{what} {item!r}: expected key=value (value in YAML, e.g. {example})')
         key, value = item.split('=', 1)
         try:
             opts[key.strip()] = yaml.safe_load(value)
         except yaml.YAMLError as err:
-            raise InferenceError(f'--net-opt {item!r}: value is not valid YAML ({err})') from None
+            raise InferenceError(f'{what} {item!r}: value is not valid YAML ({err})') from None
     return opts
 
 
@@ -642,6 +867,17 @@ def build_parser():
                    'that do not store it (default: the frame size)')
     p.add_argument('--time-scale', type=float, default=1.0, help='multiplier to seconds for txt/npy/npz times')
     p.add_argument('--no-progress', action='store_true', help='hide the progress bar')
+    edi = p.add_argument_group('EDI', 'contrast threshold (fix it with --net-opt threshold=C)')
+    edi.add_argument('--edi-threshold-mode', choices=THRESHOLD_MODES, default='joint',
+                     help='estimate one threshold jointly over the frames of the run, or one per frame')
+    edi.add_argument('--edi-window', type=int, default=0, metavar='N',
+                     help='joint mode: one estimate per N consecutive frames (0: one for the whole run)')
+    den = p.add_argument_group('event denoising', 'filters applied to the events of each exposure window (see '
+                               'basicsr/events/denoise.py)')
+    den.add_argument('--denoise', action='append', metavar='KEY=VALUE',
+                     help='denoising option, e.g. ba_window=0.01 (background-activity filter, s) or hot_pixels=true; '
+                          f'EDI default: {EDI_DEFAULT_DENOISE or "none"}; other methods: none')
+    den.add_argument('--no-denoise', action='store_true', help='keep every event (also for EDI)')
     return p
 
 
@@ -670,7 +906,7 @@ def main(argv=None):
     net_opt, checkpoint = {}, None
     if args.opt:
         net_opt, checkpoint = _option_file(args.opt)
-    net_opt.update(_parse_net_opts(args.net_opt))
+    net_opt.update(parse_key_values(args.net_opt))
     method = args.method or net_opt.get('type')
     if method is None:
         raise InferenceError(f'no method: pass --method (one of {list(METHODS)}) or -opt with network_g.type')
@@ -689,6 +925,14 @@ def main(argv=None):
 
     name = None if args.image is None else args.name or osp.splitext(osp.basename(args.image))[0]
     check_out(args.out, [] if name is None else [name], args.overwrite)  # a recording's frames: once they are known
+    if args.edi_window < 0:
+        raise InferenceError(f'--edi-window {args.edi_window}: expected a number of frames >= 0 (0: the whole run)')
+    if args.no_denoise and args.denoise:
+        raise InferenceError('--denoise and --no-denoise exclude each other')
+    denoise_opts = parse_key_values(args.denoise, '--denoise', 'ba_window=0.01 or hot_pixels=true')
+    if not args.denoise and not args.no_denoise and method == 'EDI':
+        denoise_opts = EDI_DEFAULT_DENOISE
+    denoise = make_denoiser(denoise_opts) if denoise_opts else None
     device = _resolve_device(args.device)
     net = load_method(method, checkpoint, net_opt, device, args.param_key)
     progress = not args.no_progress
@@ -699,14 +943,20 @@ def main(argv=None):
         if len(args.events) != 1:
             raise InferenceError('deblurring the frames of a recording needs one .h5 or .aedat4 event file')
         return deblur_recording(args.events[0], args.out, method, net, args.frame, args.exposure_time, device,
-                                args.tile, use_mask, progress, args.overwrite)
+                                args.tile, use_mask, progress, args.edi_threshold_mode, args.edi_window, denoise,
+                                overwrite=args.overwrite)
 
     result = deblur_file(args.events, method, net, args.image, args.exposure, args.frame, args.aps,
-                         args.exposure_time, args.sensor_size, args.time_scale, device, args.tile, use_mask)
+                         args.exposure_time, args.sensor_size, args.time_scale, device, args.tile, use_mask, denoise)
     return [{'name': name, **write_result(result, args.out, name)}]
 
 
+def _format_warning(message, category, filename, lineno, line=None):
+    return f'warning: {message}\n'
+
+
 if __name__ == '__main__':
+    warnings.formatwarning = _format_warning
     try:
         main()
     except (InferenceError, EventFormatError, ImportError) as error:

@@ -5,7 +5,9 @@
    and the ground truth the middle sub-frame; written in EFNet's processed h5 layout to ``datasets/demo/`` (a second
    run reuses it).
 2. Trains a small EFNet through ``basicsr/train.py`` with ``options/train/Demo/EFNet_demo.yml``.
-3. Evaluates the blurry input, EDI and the trained EFNet through ``basicsr/test.py``.
+3. Evaluates the blurry input, EDI and the trained EFNet through ``basicsr/test.py``. EDI runs twice: with its
+   threshold estimated per frame, as a user gets it (``options/test/Demo/EDI.yml``), and, labelled as the oracle,
+   with the simulator's true threshold (``EDI_oracle.yml``).
 4. Writes ``results/demo/results.md`` (PSNR / SSIM table) and ``results/demo/panels.png``.
 
 Usage: ``python scripts/demo.py`` (about 4-5 minutes on a 2-core CPU); ``--quick`` is a one-minute smoke run.
@@ -27,6 +29,7 @@ REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, REPO)
 
 from basicsr.events import efnet_frame, event_frame, event_mask, scer, write_efnet_h5  # noqa: E402
+from basicsr.models.edi_threshold import read_thresholds_csv, summarize_thresholds  # noqa: E402
 from basicsr.synthesis import DVSSimulator  # noqa: E402
 from basicsr.synthesis.blur_synthesis import arc_trajectory, event_blur_sample  # noqa: E402
 from basicsr.utils.img_util import make_panel  # noqa: E402
@@ -40,9 +43,12 @@ FULL = {'train_size': [96, 96], 'test_size': [128, 176], 'train_per_source': 12,
         'subframes': 17, 'blur_length': [6.0, 16.0], 'threshold': 0.2, 'sigma_threshold': 0.02, 'num_bins': 6,
         'iters': 1000, 'wf': 16}
 QUICK = dict(FULL, train_size=[48, 48], test_size=[40, 56], train_per_source=2, test_per_source=2, iters=4, wf=8)
-METHODS = [('Blurry input', 'demo_Blurry', 'options/test/Demo/Blurry.yml'),
-           ('EDI (no learning)', 'demo_EDI', 'options/test/Demo/EDI.yml'),
-           ('EFNet (trained here)', 'demo_EFNet', 'options/test/Demo/EFNet.yml')]
+# (table label, panel caption, results name, option file)
+METHODS = [('Blurry input', 'blurry', 'demo_Blurry', 'options/test/Demo/Blurry.yml'),
+           ('EDI (no learning, threshold estimated)', 'EDI', 'demo_EDI', 'options/test/Demo/EDI.yml'),
+           ('EDI (oracle: the simulator\'s threshold)', 'EDI oracle', 'demo_EDI_oracle',
+            'options/test/Demo/EDI_oracle.yml'),
+           ('EFNet (trained here)', 'EFNet', 'demo_EFNet', 'options/test/Demo/EFNet.yml')]
 
 
 def source_image(name):
@@ -179,10 +185,10 @@ def panels(data_root, results_root, scores, max_rows=4):
         events = np.ascontiguousarray(event_frame(xx, yy, np.sign(net[yy, xx]), *net.shape)[..., ::-1])
         image_name = f'{name}/0000'
         tiles, labels = [blurry, events], ['blurry', 'events']
-        for label, result_name, _ in METHODS[1:]:
+        for label, caption, result_name, _ in METHODS[1:]:
             tiles.append(cv2.imread(osp.join(results_root, result_name, 'visualization', 'demo-test',
                                              f'{image_name}.png')))
-            labels.append(f'{label.split()[0]} {scores[label].get(image_name, {}).get("psnr", float("nan")):.1f}dB')
+            labels.append(f'{caption} {scores[label].get(image_name, {}).get("psnr", float("nan")):.1f}dB')
         rows.append(np.pad(make_panel(tiles + [sharp], labels + ['sharp']), ((0, 4), (0, 0), (0, 0)),
                            constant_values=255))
         if len(rows) == max_rows:
@@ -219,7 +225,7 @@ def main(argv=None):
          f'datasets:train:crop_size={min(64, *cfg["train_size"])}'])
     weights = osp.join(root, 'experiments', 'demo_EFNet', 'models', 'net_g_latest.pth')
     scores, means = {}, {}
-    for label, name, opt_file in METHODS:
+    for label, _, name, opt_file in METHODS:
         extra = [f'path:pretrain_network_g={weights}', f'network_g:wf={cfg["wf"]}'] if 'EFNet' in name else []
         run([python, 'basicsr/test.py', '-opt', opt_file, '--force_yml', *common,
              f'datasets:test:dataroot={data_root}/test', *extra])
@@ -229,15 +235,19 @@ def main(argv=None):
     os.makedirs(out_dir, exist_ok=True)
     table = results_table(means)
     n_test = len(next(iter(scores.values())))
+    thresholds = read_thresholds_csv(osp.join(root, 'results', 'demo_EDI', 'demo-test_thresholds.csv'))
+    edi_note = f'EDI\'s estimated thresholds: {summarize_thresholds(list(thresholds.values()))}.'
     report = (f'# Demo results\n\nMean over {n_test} test frames made from scikit-image samples '
-              f'({cfg["test_size"][0]}×{cfg["test_size"][1]}, simulated events, threshold {cfg["threshold"]}); '
-              f'EFNet wf={cfg["wf"]} trained {cfg["iters"]} iterations on CPU. PSNR on uint8 RGB; SSIM is the '
-              'standard (2-D) one; SSIM 3-D is the variant EFNet\'s papers report.\n\n' + table + '\n')
+              f'({cfg["test_size"][0]}×{cfg["test_size"][1]}, simulated events, threshold {cfg["threshold"]} with a '
+              f'per-pixel spread of {cfg["sigma_threshold"]}); EFNet wf={cfg["wf"]} trained {cfg["iters"]} iterations '
+              'on CPU. PSNR on uint8 RGB; SSIM is the standard (2-D) one; SSIM 3-D is the variant EFNet\'s papers '
+              f'report. {edi_note} The oracle row is given the simulator\'s threshold, which a real recording does '
+              'not offer.\n\n' + table + '\n')
     with open(osp.join(out_dir, 'results.md'), 'w', encoding='utf-8') as f:
         f.write(report)
     picture = panels(data_root, osp.join(root, 'results'), scores)
     cv2.imwrite(osp.join(out_dir, 'panels.png'), picture)
-    print('\n' + table)
+    print('\n' + table + '\n' + edi_note)
     print(f'\nDemo finished in {time.time() - start:.0f} s.\nTable:   {osp.join(out_dir, "results.md")}\n'
           f'Picture: {osp.join(out_dir, "panels.png")}\nPer-image scores and images: {osp.join(root, "results")}/'
           'demo_*/')

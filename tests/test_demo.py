@@ -3,6 +3,7 @@ import importlib.util
 import subprocess
 import sys
 
+from basicsr.models.edi_threshold import read_thresholds_csv, summarize_thresholds
 from pipeline_utils import REPO_ROOT, env
 
 
@@ -19,11 +20,19 @@ def test_quick_demo_end_to_end(tmp_path, capsys):
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     report = (tmp_path / 'results' / 'demo' / 'results.md').read_text()
     rows = [line for line in report.splitlines() if line.startswith('| ') and 'method' not in line]
-    assert [r.split('|')[1].strip() for r in rows] == ['Blurry input', 'EDI (no learning)', 'EFNet (trained here)']
     demo = load_demo()
+    assert [r.split('|')[1].strip() for r in rows] == [label for label, *_ in demo.METHODS]
+    assert [name for _, _, name, _ in demo.METHODS] == ['demo_Blurry', 'demo_EDI', 'demo_EDI_oracle', 'demo_EFNet']
     blurry = demo.read_scores(tmp_path / 'results' / 'demo_Blurry' / 'demo-test_metrics.csv')[1]
-    edi = demo.read_scores(tmp_path / 'results' / 'demo_EDI' / 'demo-test_metrics.csv')[1]
-    assert edi['psnr'] > blurry['psnr'], 'EDI with the true threshold must beat the blurry input on simulated data'
+    oracle = demo.read_scores(tmp_path / 'results' / 'demo_EDI_oracle' / 'demo-test_metrics.csv')[1]
+    assert oracle['psnr'] > blurry['psnr'], 'EDI with the true threshold must beat the blurry input on simulated data'
+    # the EDI row a user gets: the threshold of every frame estimated or, stated, the fallback; never the input
+    edi_scores, edi = demo.read_scores(tmp_path / 'results' / 'demo_EDI' / 'demo-test_metrics.csv')
+    thresholds = read_thresholds_csv(str(tmp_path / 'results' / 'demo_EDI' / 'demo-test_thresholds.csv'))
+    assert sorted(thresholds) == sorted(edi_scores)
+    assert {c.source for c in thresholds.values()} <= {'per-frame', 'fallback'}
+    assert edi['psnr'] > blurry['psnr']
+    assert f'EDI\'s estimated thresholds: {summarize_thresholds(list(thresholds.values()))}' in report
     import cv2
     panels = cv2.imread(str(tmp_path / 'results' / 'demo' / 'panels.png'))
     assert panels is not None and panels.shape[0] > 40 * 4

@@ -13,7 +13,8 @@ import torch
 from torch.utils import data as data
 
 from basicsr.data.transforms import augment, paired_random_crop
-from basicsr.events import build_representation, normalize_nonzero, read_highrev_events, read_voxel_npz
+from basicsr.events import (EventStream, build_representation, check_denoise_options, denoise_events,
+                            normalize_nonzero, read_highrev_events, read_voxel_npz)
 from basicsr.utils.img_util import imread
 from basicsr.utils.misc import scandir
 from basicsr.utils.registry import DATASET_REGISTRY
@@ -119,6 +120,9 @@ class NpzPngSingleDeblurDataset(_HighREVBase):
             return_gt_frame (bool): Load ``sharp`` frames. Default: True.
             time_scale (float): Multiplier from the files' timestamps to seconds. Default: 1.0.
             sort_events (bool): Stable-sort unsorted events instead of raising. Default: False.
+            event_denoise (dict | None): Denoise each frame's events before the representation, e.g.
+                ``{ba_window: 0.01, hot_pixels: true}`` (see :func:`basicsr.events.denoise_events`; times in
+                seconds after ``time_scale``). Default: None (events as recorded).
 
     Item keys: ``frame``, ``frame_gt`` (3, H, W) RGB float [0, 1], ``voxel`` (bins, H, W), ``image_name``,
     ``lq_path``.
@@ -131,6 +135,11 @@ class NpzPngSingleDeblurDataset(_HighREVBase):
             opt.get('event_repr') or {'type': 'voxel_grid', 'num_bins': int(opt.get('voxel_bins', 6))})
         self.time_scale = float(opt.get('time_scale', 1.0))
         self.sort_events = bool(opt.get('sort_events', False))
+        self.denoise = opt.get('event_denoise')
+        try:
+            check_denoise_options(self.denoise, 'event_denoise')
+        except ValueError as err:
+            raise ValueError(f'dataset {opt.get("name")!r}: {err}') from None
         chunks = defaultdict(list)
         for rel in scandir(self.event_dir, suffix='.npz', recursive=True):
             chunks[os.path.splitext(rel)[0].rsplit('_', 1)[0]].append(os.path.join(self.event_dir, rel))
@@ -149,6 +158,9 @@ class NpzPngSingleDeblurDataset(_HighREVBase):
     def _voxel(self, index, height, width):
         events = read_highrev_events(self.chunks[index], height=height, width=width, time_scale=self.time_scale,
                                      drop_last=True, sort=self.sort_events)
+        if self.denoise:
+            events = EventStream(*denoise_events(events.x, events.y, events.t, events.p, height, width, self.denoise),
+                                 height, width)
         return self.representation(events, height, width)
 
 

@@ -14,6 +14,7 @@ from basicsr.events.aedat_io import read_aedat4
 from basicsr.events.augment import (add_hot_pixel_events, add_hot_pixels, add_voxel_noise, augment_events,
                                     hflip_events, hflip_rep, reverse_time_events, reverse_time_rep, rot90_events,
                                     rot90_rep, vflip_events, vflip_rep)
+from basicsr.events.denoise import background_activity_mask, check_denoise_options, denoise_events, hot_pixel_mask
 from basicsr.events.efnet_h5 import EFNetH5Writer, efnet_frame, efnet_mask, write_efnet_h5
 from basicsr.events.event_files import EVENT_FILE_FORMATS, read_events, write_events
 from basicsr.events.event_input import EventInputSpec, build_event_input
@@ -42,7 +43,8 @@ __all__ = [
     'read_aedat4', 'hflip_events',
     'vflip_events', 'rot90_events', 'reverse_time_events', 'hflip_rep', 'vflip_rep', 'rot90_rep', 'reverse_time_rep',
     'add_hot_pixels', 'add_voxel_noise', 'add_hot_pixel_events', 'augment_events', 'event_frame',
-    'representation_strip', 'flow_to_color', 'flow_wheel'
+    'representation_strip', 'flow_to_color', 'flow_wheel', 'background_activity_mask', 'hot_pixel_mask',
+    'denoise_events', 'check_denoise_options'
 ]
 
 # Names that moved to basicsr.synthesis: name -> new module. Resolved lazily so importing basicsr.events never

@@ -16,17 +16,63 @@ Two ways to get ``E(t) - E(t_ref)``:
   trapezoid rule over the boundaries; more bins are finer. SCER spans first to last event, which stands for the
   exposure (the two agree when events are dense).
 
-The contrast threshold may be given or estimated per frame: :func:`search_threshold` minimises an energy over
-``c`` (a geometric grid, then golden-section refinement, vectorised over the batch).
+The contrast threshold may be given or estimated. :func:`estimate_threshold` (the one to use on real recordings)
+estimates one threshold jointly over several frames of a recording, with the motion-consistency energy below;
+``edi_deblur(threshold=None)`` and :func:`edi_from_scer` estimate per frame with an image-prior energy
+(:func:`search_threshold` minimises an energy over ``c``: a geometric grid, then golden-section refinement).
+:data:`DEFAULT_THRESHOLD` is the stated fallback when no estimate is possible (callers warn and use it).
 
-What a single frame can tell about ``c``: for any ``c`` the latent explains the blurry frame exactly, so ``c`` is
-identifiable only through a prior on the sharp image. Events quantise: a pixel whose log intensity changes by
+Motion-consistency energy (``energy='motion'``, default of :func:`estimate_threshold`, :func:`motion_residual`):
+a data term, not a prior. If the scene translates by ``d`` pixels during the exposure,
+``B(x) = int_0^1 L_start(x - s d) ds``, hence exactly ``d . grad B = L_start - L_end`` (linear intensities). EDI
+gives ``L_start`` and ``L_end`` for each ``c``; per 16x16 tile, ``d`` is fitted by least squares to the blurry
+frame's gradients, and the share of ``sum (L_start - L_end)^2`` that no motion explains is the energy (joint: the
+residuals and the totals are summed over frames first). A too small ``c`` leaves the change between start and end
+too weak, a too large one or the wrong polarity adds changes no motion makes (double edges), so the minimum is
+interior. Per-pixel noise (background activity, threshold spread) raises residual and total alike and barely moves
+it; hot pixels do, so events are best denoised first (``denoise=``, :mod:`basicsr.events.denoise`).
+
+Why not an image prior on real frames (the issue's failure): measured on the development recordings (below), every
+gradient prior tried is lowest at no correction: the sharpness energy (power 0.6, 1; log or linear; at 1/2, 1/4,
+1/8 resolution; on bright pixels only; after a 3x3 / 5x5 median of the latent or of the event integral), TV, and
+the normalised sparsity L1/L2. Real scenes have texture finer than the blur (print, stripes), whose contrast blur
+removes, so a gradient prior ranks the blurry frame best; denoising (BA filter, hot pixels) and a gamma 2.2
+linearisation do not change this. Pan et al.'s edge term (correlation of the latent's gradient with the event frame
+near t_ref) rises monotonically with ``c`` (events themselves make latent gradients where they fire).
+
+Measured (development data, no held-out set looked at; ``motion``, tile 16, exposure events only):
+
+- eSL-Net ``pic2`` (DAVIS346, 7 frames, 104 ms exposure, PNG read as linear): joint c = 0.322 (0.336 with
+  ``{'ba_window': 0.01, 'hot_pixels': True}``); per frame 0.235-0.375. Result sharp, no double edges (checked as
+  images); the opposite polarity leaves a larger unexplained share (frame 13: 0.61 vs 0.53; frame 30: 0.55 vs 0.43).
+- eSL-Net ``camerashake`` (DAVIS240C, 85 frames with events, window [0, 1] of the normalised time): joint c = 0.161
+  (0.154 denoised); per frame 0.05-0.75 and NaN (no interior minimum) on 27 frames, so a single frame is not
+  reliable, the joint estimate is. Sharp without double edges at 0.161; opposite polarity: unexplained share 0.47
+  vs 0.35 (frame 12). The stream has sensor-wide OFF bursts (APS readout) at 0.72 and 1.0; dropping them or
+  ending the exposure at 0.715 moved the joint estimate to 0.154 and 0.127 (frames 10-30).
+- Issue's reference: c = 0.25 deblurs both well; the estimates bracket it.
+- Linearity of the 8-bit APS PNGs (pic2, joint estimate and the unexplained share at it): as stored 0.322 / 0.414;
+  decoded with gamma 2.2 0.106 / 0.480 (worse: the frames are not gamma-encoded); black offset -5 DN 0.350 /
+  0.425, +5 DN 0.294 / 0.406. So frames are read as linear; an offset of a few DN moves ``c`` by under 10 %.
+- Simulated recordings with realistic noise (``tests/test_edi_threshold.py``: 5 frames of 48x64, BA 0.1-1 Hz, 4 %
+  threshold spread, 3 hot pixels at 200 Hz, sensor running before the exposure): design seeds 0-7, 22 of 24 within
+  15 % with denoising (3 frames: 19, 3 frames undenoised: 18); held out (seeds 100-111), 8 of 12. The sharpness
+  energy gives no estimate on them. When the sensor is reset at the exposure start (every pixel's reference level
+  at the start intensity, unlike a running camera), the events undercount each change by up to one threshold and
+  the estimate comes out high (+40 % at c = 0.25), as in the quantisation note below.
+
+Image-prior energies (kept for comparison and for the SCER path):
+
+What a single frame can tell about ``c`` without a motion model: for any ``c`` the latent explains the blurry frame
+exactly, so ``c`` is identifiable only through a prior on the sharp image. Events quantise: a pixel whose log
+intensity changes by
 ``Delta`` fires ``n = floor(Delta / c)`` events, so the event integral undercounts by the remainder
 ``Delta mod c`` and the reconstruction-optimal ``c`` of an edge is ``Delta / n``, above the sensor's threshold by
 up to ``1 / n``. Total variation is blind to ramps versus steps (residual blur costs nothing, only overshoot does),
 which is why the paper's TV term alone ends at the smallest ``c`` (``energy='tv'``, kept for comparison).
 
-Default energy (``energy='sharpness'``, :func:`estimation_energy`): a sparse (hyper-Laplacian) prior on the log
+Per-frame default of :func:`edi_deblur` and :func:`edi_from_scer` (``energy='sharpness'``,
+:func:`estimation_energy`): a sparse (hyper-Laplacian) prior on the log
 latent, ``sum |grad log L|^0.6``, summed over the latent at the exposure start, middle and end
 (``log L(t) = log L(t_mid) + c (E(t) - E(t_mid))``). The concave penalty makes a ramp cost more than a step, so
 residual blur (``c`` too small) and overshoot (``c`` too large) both raise it; the log domain matches what events
@@ -50,16 +96,19 @@ a bin off). The previous default (normalised gradient sparsity of the middle lat
 
 Images are linear intensities (any positive scale); a colour image gets the same event factor in every channel.
 """
+import dataclasses
 import math
 
 import numpy as np
 import torch
 
+from basicsr.events.denoise import check_denoise_options, denoise_events
 from basicsr.events.stream import EventFormatError
 
 __all__ = [
     'scer_offsets', 'trapezoid_weights', 'edi_latent', 'edi_from_scer', 'total_variation', 'estimation_energy',
-    'ENERGIES', 'search_threshold', 'event_steps', 'edi_deblur', 'check_threshold'
+    'ENERGIES', 'RAW_ENERGIES', 'motion_residual', 'search_threshold', 'event_steps', 'edi_deblur', 'check_threshold',
+    'DEFAULT_THRESHOLD', 'DEFAULT_DENOISE', 'ThresholdEstimate', 'estimate_threshold'
 ]
 
 # exp(c * dE) is clamped to exp(+-_MAX_EXPONENT): a brightness ratio beyond e^30 is no physical signal and this
@@ -70,6 +119,16 @@ _GOLDEN = (math.sqrt(5) - 1) / 2
 _LOG_FLOOR = 1e-3
 # a search result this close (relative) to an end of c_range is no interior minimum
 _EDGE_TOL = 1e-3
+# Fallback contrast threshold when no estimate is possible. Typical DAVIS bias settings give thresholds of about
+# 0.2-0.3 log units; on the development recordings (eSL-Net pic2, DAVIS346, and camerashake, DAVIS240C) c = 0.25
+# deblurs every frame well (issue 10; measured numbers in the module notes).
+DEFAULT_THRESHOLD = 0.25
+# Recommended event denoising before the threshold estimate (``estimate_threshold(denoise=DEFAULT_DENOISE)``,
+# timestamps in seconds): a 10 ms background-activity window and hot-pixel removal. Not applied unless asked: the
+# caller owns the events (basicsr/infer.py decides what EDI gets). Measured: on the noisy simulated recordings 19
+# of 24 estimates within 15 % instead of 18 (three frames), hot pixels otherwise dominate a tile's change; on the
+# development recordings it moves the joint estimate by 4 % (pic2 0.322 -> 0.336, camerashake 0.161 -> 0.154).
+DEFAULT_DENOISE = {'ba_window': 0.01, 'hot_pixels': True}
 
 
 def check_threshold(threshold, name='threshold'):
@@ -206,11 +265,13 @@ def total_variation(img):
 
 
 ENERGIES = ('sharpness', 'tv')
+# energies of the raw-event estimator: the motion-consistency energy needs the exact latent at the exposure ends
+RAW_ENERGIES = ('motion', ) + ENERGIES
 
 
-def _check_energy(energy, power):
-    if energy not in ENERGIES:
-        raise ValueError(f'energy must be one of {ENERGIES}, got {energy!r}')
+def _check_energy(energy, power, allowed=ENERGIES):
+    if energy not in allowed:
+        raise ValueError(f'energy must be one of {allowed}, got {energy!r}')
     if isinstance(power, bool) or not isinstance(power, (int, float)) or not 0 < power <= 1:
         raise ValueError(f'power must be a number in (0, 1], got {power!r}')
     return energy, float(power)
@@ -258,18 +319,22 @@ def estimation_energy(log_frames, energy='sharpness', power=0.6):
     return _pair_energy(log_frames.flatten(2), first, second, energy, power, height * width)
 
 
-def _estimate(gray, active, log_denominator, ends, energy, power, c_range, num_grid, num_iters, min_pixels):
-    """Per-sample threshold search on the pixels near events; NaN for a sample with fewer than ``min_pixels``
-    pixels with events (too little to tell thresholds apart; with no event every threshold fits equally) or whose
-    minimum lies on an end of ``c_range`` (no interior minimum: the energy then prefers no correction at all).
+def _energy_closure(gray, active, log_denominator, ends, energy, power):
+    """The search energy of each sample as a function of the threshold, evaluated on the pixels near events.
 
     ``gray`` (N, 1, H, W), ``active`` (N, H, W) pixels with events, ``ends`` (N, 2, H, W) the event integral at
     exposure start and end relative to the reference time, ``log_denominator(c, pixels)`` (N, P) the log exposure
     mean of the event factor at flat pixel indices.
+
+    Returns:
+        Callable[[Tensor], Tensor] | None: ``energy_of(cs)`` mapping thresholds (N,) to energies (N,); None when no
+        pixel has events.
     """
-    n, _, height, width = gray.shape
+    _, _, height, width = gray.shape
     first, second = _neighbour_pairs(active.any(0))
     pixels = torch.unique(torch.cat([first, second]))
+    if pixels.numel() == 0:
+        return None
     lookup = torch.full((height * width, ), -1, dtype=torch.int64, device=gray.device)
     lookup[pixels] = torch.arange(pixels.numel(), device=gray.device)
     first, second = lookup[first], lookup[second]
@@ -293,13 +358,29 @@ def _estimate(gray, active, log_denominator, ends, energy, power, c_range, num_g
             total = total + (d_mid + c * d_ends[:, k]).abs().pow(power).sum(1)
         return total / (height * width)
 
-    if pixels.numel() == 0:
-        return torch.full((n, ), math.nan, dtype=torch.float64, device=gray.device)
-    c = search_threshold(energy_of, n, c_range, num_grid, num_iters, device=gray.device)
+    return energy_of
+
+
+def _interior_or_nan(c, c_range):
+    """NaN where the search ended on an end of ``c_range`` (no interior minimum)."""
     lo, hi = _check_c_range(c_range)
     inside = (c > lo * (1 + _EDGE_TOL)) & (c < hi * (1 - _EDGE_TOL))
+    return torch.where(inside, c, torch.full_like(c, math.nan))
+
+
+def _estimate(gray, active, log_denominator, ends, energy, power, c_range, num_grid, num_iters, min_pixels):
+    """Per-sample threshold search on the pixels near events; NaN for a sample with fewer than ``min_pixels``
+    pixels with events (too little to tell thresholds apart; with no event every threshold fits equally) or whose
+    minimum lies on an end of ``c_range`` (no interior minimum: the energy then prefers no correction at all).
+    Arguments as in :func:`_energy_closure`.
+    """
+    n = gray.shape[0]
+    energy_of = _energy_closure(gray, active, log_denominator, ends, energy, power)
+    if energy_of is None:
+        return torch.full((n, ), math.nan, dtype=torch.float64, device=gray.device)
+    c = _interior_or_nan(search_threshold(energy_of, n, c_range, num_grid, num_iters, device=gray.device), c_range)
     enough = active.flatten(1).sum(1).to(c.device) >= min_pixels
-    return torch.where(enough & inside, c, torch.full_like(c, math.nan))
+    return torch.where(enough, c, torch.full_like(c, math.nan))
 
 
 @torch.no_grad()
@@ -454,6 +535,128 @@ def event_steps(x, y, t, p, height, width, t_start, t_end, t_ref):
     return all_pix, all_val, all_dur
 
 
+def _as_chw(blurry):
+    """A numpy (H, W) / (H, W, C) or tensor (C, H, W) image as a float64 (C, H, W) tensor."""
+    is_tensor = torch.is_tensor(blurry)
+    img = blurry.detach().to(torch.float64) if is_tensor else torch.from_numpy(np.asarray(blurry, np.float64))
+    if is_tensor:
+        if img.dim() != 3:
+            raise ValueError(f'blurry tensor must be (C, H, W), got shape {tuple(img.shape)}')
+        return img
+    if img.dim() == 2:
+        return img[None]
+    if img.dim() == 3:
+        return img.permute(2, 0, 1)
+    raise ValueError(f'blurry array must be (H, W) or (H, W, C), got shape {tuple(img.shape)}')
+
+
+def _step_denominator(c, step_pix, step_val, step_dur, size, eps):
+    """Exact exposure mean of ``exp(c * (E(t) - E(t_ref)))`` per pixel, (len(c), size), from event steps."""
+    expo = torch.clamp(c.reshape(-1, 1).to(step_val) * step_val, -_MAX_EXPONENT, _MAX_EXPONENT)
+    denom = torch.zeros(c.numel(), size, dtype=step_val.dtype, device=step_val.device)
+    denom.index_add_(1, step_pix, torch.exp(expo) * step_dur)
+    return denom.clamp_min(eps)
+
+
+def _raw_energy(chw, steps, energy, power, eps):
+    """Search energy of one frame from its event steps (:func:`event_steps`).
+
+    Returns:
+        tuple[Callable | None, int]: ``energy_of(cs)`` (see :func:`_energy_closure`, one sample) and the number of
+        pixels with events.
+    """
+    pix, val, dur = steps
+    height, width = chw.shape[-2:]
+    hw = height * width
+    # steps 0..hw-1 start the exposure of each pixel, the last step of a pixel ends it
+    last = torch.arange(hw, device=pix.device).scatter_reduce(0, pix, torch.arange(pix.numel(), device=pix.device),
+                                                               'amax')
+    ends = torch.stack([val[:hw], val[last]]).reshape(1, 2, height, width)
+    active = torch.zeros(hw, dtype=torch.bool, device=pix.device)
+    active[pix[hw:]] = True
+    subset = {}
+
+    def log_denominator(cs, pixels):
+        if not subset:  # the steps of the searched pixels, renumbered (the pixels are the same on every call)
+            lookup = torch.full((hw, ), -1, dtype=torch.int64, device=pix.device)
+            lookup[pixels] = torch.arange(pixels.numel(), device=pix.device)
+            keep = lookup[pix] >= 0
+            subset.update(pix=lookup[pix[keep]], val=val[keep], dur=dur[keep], size=pixels.numel())
+        return torch.log(_step_denominator(cs, subset['pix'], subset['val'], subset['dur'], subset['size'], eps))
+
+    energy_of = _energy_closure(chw.mean(0, keepdim=True)[None], active.reshape(1, height, width), log_denominator,
+                                ends, energy, power)
+    return energy_of, int(active.sum())
+
+
+def _tile_sums(values, tile):
+    """Sums over non-overlapping ``tile`` x ``tile`` tiles of (..., H, W), cropped to whole tiles: (..., T)."""
+    height, width = values.shape[-2:]
+    th, tw = height // tile, width // tile
+    v = values[..., :th * tile, :tw * tile]
+    return v.reshape(*v.shape[:-2], th, tile, tw, tile).sum((-3, -1)).reshape(*v.shape[:-2], th * tw)
+
+
+def motion_residual(gray, diff, tile=16, ridge=1e-6):
+    """Unexplained part of the latent's change over the exposure under locally linear motion, per sample.
+
+    For a scene translating by ``d`` pixels during the exposure, ``B(x) = int_0^1 L_start(x - s d) ds``, hence
+    ``d . grad B = L_start - L_end`` exactly. Per tile, ``d`` is the least-squares fit of ``diff = L_start - L_end``
+    to the blurry frame's gradients (central differences); what is left over is the residual.
+
+    Args:
+        gray (np.ndarray): (H, W) linear blurry frame.
+        diff (np.ndarray): (N, H, W) ``L_start - L_end`` for N thresholds.
+        tile (int): Tile size in pixels (one motion per tile). Default: 16.
+        ridge (float): Relative ridge of the per-tile 2x2 normal equations (tiles without texture). Default: 1e-6.
+
+    Returns:
+        tuple[np.ndarray, np.ndarray]: (N,) residual sum of squares and (N,) total sum of squares of ``diff`` over
+        the tiles.
+    """
+    gray = np.asarray(gray, np.float64)
+    tile = min(tile, *gray.shape[-2:])
+    gy, gx = np.gradient(gray)
+    sxx, sxy, syy = _tile_sums(gx * gx, tile), _tile_sums(gx * gy, tile), _tile_sums(gy * gy, tile)
+    lam = ridge * (sxx + syy)
+    sxx, syy = sxx + lam, syy + lam
+    det = sxx * syy - sxy * sxy
+    bx, by, dd = _tile_sums(gx * diff, tile), _tile_sums(gy * diff, tile), _tile_sums(diff * diff, tile)
+    with np.errstate(divide='ignore', invalid='ignore'):
+        explained = np.where(det > 0, (syy * bx * bx - 2 * sxy * bx * by + sxx * by * by) / det, 0.0)
+    return np.maximum(dd - explained, 0).sum(-1), dd.sum(-1)
+
+
+def _motion_parts(chw, x, y, t, p, t_start, t_end, tile, eps):
+    """``parts(cs)`` -> (residual, total) tensors of :func:`motion_residual` for thresholds ``cs``, and the number
+    of pixels with events. Numpy inside: these small element-wise passes are slower with torch's thread pool."""
+    height, width = chw.shape[-2:]
+    hw = height * width
+    gray = chw.mean(0).cpu().numpy()
+    steps = {}
+    for name, t_ref in (('start', t_start), ('end', t_end)):
+        steps[name] = event_steps(x, y, t, p, height, width, t_start, t_end, t_ref)
+    num_active = int(np.unique(steps['start'][0][hw:]).size)
+
+    def latent(c, name):
+        pix, val, dur = steps[name]
+        den = np.bincount(pix, weights=np.exp(np.clip(c * val, -_MAX_EXPONENT, _MAX_EXPONENT)) * dur, minlength=hw)
+        return gray / np.maximum(den, eps).reshape(height, width)
+
+    def parts(cs):
+        diff = np.stack([latent(c, 'start') - latent(c, 'end') for c in cs.tolist()])
+        res, tot = motion_residual(gray, diff, tile)
+        return torch.from_numpy(res).to(cs), torch.from_numpy(tot).to(cs)
+
+    return parts, num_active
+
+
+def _frame_steps(chw, x, y, t, p, t_start, t_end, t_ref):
+    height, width = chw.shape[-2:]
+    return tuple(torch.from_numpy(a).to(chw.device)
+                 for a in event_steps(x, y, t, p, height, width, t_start, t_end, t_ref))
+
+
 def edi_deblur(blurry, x, y, t, p, t_start, t_end, threshold=None, t_ref=None, c_range=(0.05, 1.0), num_grid=16,
                num_iters=12, energy='sharpness', power=0.6, min_pixels=16, eps=1e-6):
     """EDI latent frame from a blurry image and its raw events, with the exact exposure mean of the event factor.
@@ -466,7 +669,8 @@ def edi_deblur(blurry, x, y, t, p, t_start, t_end, threshold=None, t_ref=None, c
         p (np.ndarray): (N,) polarities in {-1, +1}.
         t_start (float): Exposure start.
         t_end (float): Exposure end.
-        threshold (float | None): Contrast threshold; None estimates it. Default: None.
+        threshold (float | None): Contrast threshold; None estimates it from this frame alone (for a recording,
+            estimate one threshold over many frames with :func:`estimate_threshold` and pass it). Default: None.
         t_ref (float | None): Time of the latent frame; None takes mid-exposure. Default: None.
         c_range (tuple[float, float]): Search interval. Default: (0.05, 1.0).
         num_grid (int): Search grid points. Default: 16.
@@ -478,60 +682,120 @@ def edi_deblur(blurry, x, y, t, p, t_start, t_end, threshold=None, t_ref=None, c
 
     Returns:
         tuple[np.ndarray | Tensor, float]: The latent image in the input's type and layout (float32 for numpy)
-        and the threshold used. An estimate is NaN when fewer than ``min_pixels`` pixels have events; the latent is
-        then the blurry image (no correction).
+        and the threshold used. An estimate is NaN when fewer than ``min_pixels`` pixels have events or the energy
+        has no interior minimum; the latent is then the blurry image (no correction).
     """
     threshold = check_threshold(threshold)
     energy, power = _check_energy(energy, power)
-    is_tensor = torch.is_tensor(blurry)
-    img = blurry.detach().to(torch.float64) if is_tensor else torch.from_numpy(np.asarray(blurry, np.float64))
-    if is_tensor:
-        if img.dim() != 3:
-            raise ValueError(f'blurry tensor must be (C, H, W), got shape {tuple(img.shape)}')
-        chw = img
-    elif img.dim() == 2:
-        chw = img[None]
-    elif img.dim() == 3:
-        chw = img.permute(2, 0, 1)
-    else:
-        raise ValueError(f'blurry array must be (H, W) or (H, W, C), got shape {tuple(img.shape)}')
+    chw = _as_chw(blurry)
     height, width = chw.shape[-2:]
-    hw = height * width
     t_ref = 0.5 * (float(t_start) + float(t_end)) if t_ref is None else t_ref
-    pix, val, dur = (torch.from_numpy(a).to(chw.device)
-                     for a in event_steps(x, y, t, p, height, width, t_start, t_end, t_ref))
-
-    def denominator(c, step_pix, step_val, step_dur, size):
-        expo = torch.clamp(c.reshape(-1, 1).to(step_val) * step_val, -_MAX_EXPONENT, _MAX_EXPONENT)
-        denom = torch.zeros(c.numel(), size, dtype=step_val.dtype, device=step_val.device)
-        denom.index_add_(1, step_pix, torch.exp(expo) * step_dur)
-        return denom.clamp_min(eps)
-
+    steps = _frame_steps(chw, x, y, t, p, t_start, t_end, t_ref)
     if threshold is None:
-        # steps 0..hw-1 start the exposure of each pixel, the last step of a pixel ends it
-        last = torch.arange(hw, device=pix.device).scatter_reduce(0, pix, torch.arange(pix.numel(), device=pix.device),
-                                                                   'amax')
-        ends = torch.stack([val[:hw], val[last]]).reshape(1, 2, height, width)
-        active = torch.zeros(hw, dtype=torch.bool, device=pix.device)
-        active[pix[hw:]] = True
-
-        subset = {}
-
-        def log_denominator(cs, pixels):
-            if not subset:  # the steps of the searched pixels, renumbered (the pixels are the same on every call)
-                lookup = torch.full((hw, ), -1, dtype=torch.int64, device=pix.device)
-                lookup[pixels] = torch.arange(pixels.numel(), device=pix.device)
-                keep = lookup[pix] >= 0
-                subset.update(pix=lookup[pix[keep]], val=val[keep], dur=dur[keep], size=pixels.numel())
-            return torch.log(denominator(cs, subset['pix'], subset['val'], subset['dur'], subset['size']))
-
-        c = float(_estimate(chw.mean(0, keepdim=True)[None], active.reshape(1, height, width), log_denominator, ends,
-                            energy, power, c_range, num_grid, num_iters, min_pixels)[0])
+        energy_of, num_active = _raw_energy(chw, steps, energy, power, eps)
+        c = math.nan
+        if energy_of is not None and num_active >= min_pixels:
+            c = float(_interior_or_nan(search_threshold(energy_of, 1, c_range, num_grid, num_iters), c_range)[0])
     else:
         c = threshold
     c_used = torch.tensor([0.0 if math.isnan(c) else c], dtype=torch.float64, device=chw.device)
-    out = chw / denominator(c_used, pix, val, dur, hw).reshape(1, height, width)
-    if is_tensor:
+    out = chw / _step_denominator(c_used, *steps, height * width, eps).reshape(1, height, width)
+    if torch.is_tensor(blurry):
         return out.to(blurry.dtype), c
     out = out[0] if np.ndim(blurry) == 2 else out.permute(1, 2, 0)
     return out.numpy().astype(np.float32), c
+
+
+@dataclasses.dataclass
+class ThresholdEstimate:
+    """Result of :func:`estimate_threshold`.
+
+    Attributes:
+        value (float): The joint threshold over all frames; NaN when there is none.
+        per_frame (list[float]): Each frame's own estimate (NaN where that frame gives none), in input order.
+        reason (str): Why ``value`` is NaN; ``''`` when there is an estimate.
+    """
+    value: float
+    per_frame: list
+    reason: str = ''
+
+
+def estimate_threshold(samples, energy='motion', power=0.6, tile=16, denoise=None, c_range=(0.05, 1.0),
+                       num_grid=16, num_iters=12, min_pixels=16, per_frame=True, eps=1e-6):
+    """One contrast threshold for a recording, jointly over several of its frames.
+
+    The threshold belongs to the sensor and its bias settings, not to a frame, so the joint estimate minimises one
+    energy summed over the frames. Frames with fewer than ``min_pixels`` pixels with events are left out.
+
+    Energies: ``'motion'`` (default) the share of the latent's change over the exposure that locally linear motion
+    does not explain (:func:`motion_residual`; joint: residuals and totals summed over frames, then divided);
+    ``'sharpness'`` and ``'tv'`` the image priors of :func:`estimation_energy` (summed over frames), kept for
+    comparison. See the module notes for why ``'motion'`` is the default.
+
+    Args:
+        samples (Sequence[tuple]): Frames of one recording, each ``(blurry, x, y, t, p, t_start, t_end)``: blurry a
+            linear image (H, W) or (H, W, C) numpy (or (C, H, W) tensor), the event arrays as in
+            :func:`edi_deblur` (t float64 seconds, p in {-1, +1}) and the exposure in seconds. Frames may differ in
+            size.
+        energy (str): One of :data:`RAW_ENERGIES`. Default: ``'motion'``.
+        power (float): Exponent of the ``'sharpness'`` energy. Default: 0.6.
+        tile (int): Tile size of the ``'motion'`` energy, in pixels. Default: 16.
+        denoise (dict | None): Event denoising before the estimate (the deblurring itself is up to the caller),
+            options of :func:`basicsr.events.denoise.denoise_events`, e.g. :data:`DEFAULT_DENOISE` (measured
+            better); None uses the events as given (callers that denoise their windows already). Timestamps must be
+            in seconds for the window to mean what it says. Default: None.
+        c_range (tuple[float, float]): Search interval. Default: (0.05, 1.0).
+        num_grid (int): Search grid points. Default: 16.
+        num_iters (int): Golden-section iterations. Default: 12.
+        min_pixels (int): Fewest pixels with events for a frame to count. Default: 16.
+        per_frame (bool): Also estimate each frame alone (``per_frame`` of the result; NaN-filled when False).
+            Default: True.
+        eps (float): Floor of the denominator. Default: 1e-6.
+
+    Returns:
+        ThresholdEstimate: The joint value (NaN with a reason when there is none) and the per-frame values.
+    """
+    energy, power = _check_energy(energy, power, RAW_ENERGIES)
+    lo, hi = _check_c_range(c_range)
+    check_denoise_options(denoise, 'denoise')
+    if isinstance(tile, bool) or not isinstance(tile, int) or tile < 2:
+        raise ValueError(f'tile must be an integer >= 2, got {tile!r}')
+    frames, per = [], []
+    for i, sample in enumerate(samples):
+        try:
+            blurry, x, y, t, p, t_start, t_end = sample
+        except (TypeError, ValueError):
+            raise ValueError(f'samples[{i}] must be a tuple (blurry, x, y, t, p, t_start, t_end)') from None
+        chw = _as_chw(blurry)
+        if denoise:
+            x, y, t, p = denoise_events(x, y, t, p, *chw.shape[-2:], denoise)
+        if energy == 'motion':
+            parts, num_active = _motion_parts(chw, x, y, t, p, t_start, t_end, tile, eps)
+        else:
+            steps = _frame_steps(chw, x, y, t, p, t_start, t_end, 0.5 * (float(t_start) + float(t_end)))
+            energy_of, num_active = _raw_energy(chw, steps, energy, power, eps)
+            parts = None if energy_of is None else (lambda cs, f=energy_of: (f(cs), torch.ones_like(cs)))
+        c = math.nan
+        if parts is not None and num_active >= min_pixels:
+            frames.append(parts)
+            if per_frame:
+                c = float(_interior_or_nan(search_threshold(lambda cs, f=parts: _ratio(*f(cs)), 1, c_range, num_grid,
+                                                            num_iters), c_range)[0])
+        per.append(c)
+    if not frames:
+        return ThresholdEstimate(math.nan, per, f'no frame has events in at least {min_pixels} pixels')
+
+    def joint(cs):
+        num, den = zip(*(f(cs) for f in frames))
+        return _ratio(sum(num), sum(den))
+
+    c = float(search_threshold(joint, 1, c_range, num_grid, num_iters)[0])
+    if math.isnan(float(_interior_or_nan(torch.tensor([c]), c_range)[0])):
+        end = 'lower' if c < math.sqrt(lo * hi) else 'upper'
+        return ThresholdEstimate(math.nan, per, f'the {energy} energy has no interior minimum in c_range [{lo}, {hi}] '
+                                 f'(it is lowest at the {end} end)')
+    return ThresholdEstimate(c, per, '')
+
+
+def _ratio(num, den):
+    return num / den.clamp_min(torch.finfo(den.dtype).tiny)

@@ -9,7 +9,10 @@ Per method, the event representation built from the raw events of the exposure w
   ``[t_start, t_end]``, standardised over its non-zero entries (``spec/lowlight.md`` §9.2-9.3). ``B`` is the gray
   APS frame; ``Bi`` is ``B`` (APS model) or the RGB image at exactly 3x (RGB model, converted BGR->RGB).
   Inputs and output are linear intensities; no gamma is applied.
-- ``EDI``: the raw (un-normalised) 6-channel SCER of the window, as ``basicsr.archs.edi_arch.EDI`` expects.
+- ``EDI``: no representation: ``basicsr/infer.py`` gives the raw events of the window to
+  :meth:`basicsr.archs.edi_arch.EDI.deblur_events` (exact exposure integral), with a threshold chosen by
+  :mod:`basicsr.models.edi_threshold`. :func:`method_batch` builds the raw 6-channel SCER only for the network's
+  SCER forward (the dataset path's approximation) and for the returned representation.
 """
 import re
 
@@ -20,8 +23,8 @@ import torch
 from basicsr.events import event_mask, normalize_maxabs, normalize_nonzero, scer, voxel_grid
 from basicsr.models.base_model import CheckpointError, load_checkpoint, select_state_dict
 
-__all__ = ['METHODS', 'InferenceError', 'recognise_state_dict', 'options_from_state_dict', 'load_method',
-           'method_batch', 'network_inputs', 'check_frame_size', 'canonical_method', 'to_float_image']
+__all__ = ['METHODS', 'InferenceError', 'InferenceWarning', 'recognise_state_dict', 'options_from_state_dict',
+           'load_method', 'method_batch', 'network_inputs', 'check_frame_size', 'canonical_method', 'to_float_image']
 
 METHODS = ('EFNet', 'LowLightEventDeblurNet', 'EDI')
 
@@ -35,6 +38,10 @@ _ALIASES = {'DefaultModel': 'LowLightEventDeblurNet'}
 
 class InferenceError(ValueError):
     """Bad input to inference (file, exposure window, frame size, checkpoint); the message says what was expected."""
+
+
+class InferenceWarning(UserWarning):
+    """Inference ran but a result deserves attention (a frame left unchanged, a frame with almost no events)."""
 
 
 def canonical_method(name):
@@ -143,7 +150,10 @@ def load_method(method, checkpoint=None, net_opt=None, device='cpu', param_key='
         if checkpoint:
             raise InferenceError(f'EDI has no parameters, but checkpoint {checkpoint} was given; drop --checkpoint '
                                  '(or choose the method the checkpoint belongs to)')
-        net = build_network({'type': 'EDI', **opts})
+        try:
+            net = build_network({'type': 'EDI', **opts})
+        except (TypeError, ValueError) as err:
+            raise InferenceError(f'EDI options {opts}: {err}') from None
         return net.to(device).eval()
     if not checkpoint:
         raise InferenceError(f'method {method} needs a checkpoint (.pth with its trained weights); pass --checkpoint')

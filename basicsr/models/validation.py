@@ -4,10 +4,13 @@ import os.path as osp
 from collections import Counter, OrderedDict
 
 import numpy as np
+import torch
 from torch.utils.data import DataLoader, Subset
 from tqdm import tqdm
 
+from basicsr.archs.edi_arch import EDI
 from basicsr.metrics import calculate_metric
+from basicsr.models.edi_threshold import ThresholdChoice, summarize_thresholds
 from basicsr.utils.dist_util import all_gather_objects, get_dist_info
 from basicsr.events import representation_strip
 from basicsr.utils.img_util import imwrite, make_panel, tensor2img
@@ -70,6 +73,35 @@ def _score(visuals, metrics_opt, use_image, rgb2bgr):
     return {name: float(calculate_metric({'img': out, 'img2': gt}, mopt)) for name, mopt in metrics_opt.items()}
 
 
+def _edi_threshold(net):
+    """The threshold an EDI network used on the last (single-image) batch; None for other networks."""
+    if not isinstance(net, EDI) or net.last_threshold is None:
+        return None
+    return ThresholdChoice(float(net.last_threshold[0]), net.last_sources[0], net.last_reasons[0])
+
+
+def _check_result(model, visuals, name, net_name, thresholds):
+    """Logs what a user must know about one result: EDI's threshold fallback, an output equal to its input."""
+    choice = _edi_threshold(model.get_bare_model(model.net_g))
+    if choice is not None:
+        thresholds[name] = choice
+        if choice.source == 'fallback':
+            model.logger.warning(f'EDI: no threshold estimate for {name} ({choice.reason}); using the fallback '
+                                 f'threshold {choice.value} (basicsr.events.edi.DEFAULT_THRESHOLD)')
+    lq = visuals.get('lq')
+    if net_name == 'PassThrough' or lq is None:  # the identity by design (the "blurry input" rows)
+        return
+    if lq.shape == visuals['result'].shape and torch.equal(lq, visuals['result']):
+        model.logger.warning(f'{net_name} returned {name} unchanged (the output equals the input)')
+
+
+def _log_edi_input(model, dataset_name):
+    """Says that EDI on a dataset integrates the events approximately, from the SCER."""
+    model.logger.info(f'EDI on {dataset_name}: the dataset gives the events as a SCER, not raw events, so the '
+                      'exposure integral is approximated with the trapezoid rule over its bin boundaries '
+                      '(basicsr/infer.py integrates raw events exactly)')
+
+
 def result_panel(visuals, rgb2bgr):
     """blurry | events | output | sharp of one sample (tiles that are missing are left out).
 
@@ -116,6 +148,9 @@ def run_validation(model, dataloader, current_iter, tb_logger=None, save_img=Fal
         tb_logger (SummaryWriter | None): TensorBoard writer. Default: None.
         save_img (bool): Save result images. Default: False.
 
+    For EDI, each image's contrast threshold is logged when it is a fallback, summarised for the set and left in
+    ``model.threshold_records`` (name → :class:`~basicsr.models.edi_threshold.ThresholdChoice`).
+
     Returns:
         dict: ``{metric: mean}`` on rank 0 (empty on other ranks or without metrics). The per-image values are
         left in ``model.image_records`` (``OrderedDict`` name → {metric: value}).
@@ -136,18 +171,21 @@ def run_validation(model, dataloader, current_iter, tb_logger=None, save_img=Fal
     rgb2bgr = val_opt.get('rgb2bgr', True)
     use_image = val_opt.get('use_image', True)
     rank, world = get_dist_info()
+    if net_name == 'EDI' and rank == 0:
+        _log_edi_input(model, dataset_name)
 
     indices = list(range(rank, len(dataset), world))
     loader = DataLoader(Subset(dataset, indices), batch_size=1, shuffle=False, num_workers=dataloader.num_workers,
                         collate_fn=dataloader.collate_fn, worker_init_fn=dataloader.worker_init_fn)
     pbar = tqdm(total=len(dataset), unit='image', desc=f'{dataset_name}', disable=rank != 0
                 or not val_opt.get('pbar', True), dynamic_ncols=True)
-    records = []
+    records, thresholds = [], OrderedDict()
     for index, data in zip(indices, loader):
         model.feed_data(data, use_mask=use_mask)
         model.test()
         visuals = model.get_current_visuals()
         name = image_name(data, index)
+        _check_result(model, visuals, name, net_name, thresholds)
         if save_img:
             save_path = _save_path(opt, dataset_name, name, current_iter)
             imwrite(tensor2img(visuals['result'], rgb2bgr=rgb2bgr), save_path)
@@ -158,9 +196,13 @@ def run_validation(model, dataloader, current_iter, tb_logger=None, save_img=Fal
         pbar.set_postfix_str(name)
     pbar.close()
 
-    gathered = [item for part in all_gather_objects(records) for item in part]
+    gathered, merged_thresholds = [], OrderedDict()
+    for part, part_thresholds in all_gather_objects((records, thresholds)):
+        gathered.extend(part)
+        merged_thresholds.update(part_thresholds)
     merged = OrderedDict(sorted(gathered, key=lambda item: item[0]))
     model.image_records = merged
+    model.threshold_records = OrderedDict(sorted(merged_thresholds.items()))
     if rank != 0:
         return {}
     if len(merged) != len(gathered):
@@ -168,6 +210,9 @@ def run_validation(model, dataloader, current_iter, tb_logger=None, save_img=Fal
         raise ValueError(f'dataset {dataset_name!r}: {len(gathered) - len(merged)} samples share a name with another '
                          f'({repeated[:5]}), so their scores and images would collapse; the dataset must give each '
                          'sample a distinct image_name')
+    if model.threshold_records:
+        model.logger.info(f'EDI thresholds on {dataset_name}: '
+                          f'{summarize_thresholds(list(model.threshold_records.values()))}')
     means = {}
     for metric in metrics_opt:
         values = [rec[metric] for rec in merged.values() if metric in rec]

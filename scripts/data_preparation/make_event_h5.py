@@ -44,6 +44,7 @@ import sys
 import zlib
 
 import numpy as np
+import yaml
 
 sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..', '..')))
 # Spawned pool workers import the task functions by this module's name, whoever imported it.
@@ -51,6 +52,7 @@ sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 
 from basicsr.events import EventStream, Frame, H5EventReader, event_mask, scer, write_event_h5  # noqa: E402
 from basicsr.events.augment import add_hot_pixels, add_voxel_noise  # noqa: E402
+from basicsr.events.denoise import check_denoise_options, denoise_events  # noqa: E402
 from basicsr.events.efnet_h5 import EFNetH5Writer, efnet_frame  # noqa: E402
 from basicsr.events.stream import EventFormatError  # noqa: E402
 from basicsr.utils.parallel import imap_tasks  # noqa: E402
@@ -194,7 +196,7 @@ NOISE_DEFAULTS = {'noise_std': 1.0, 'noise_fraction': 0.05, 'hot_pixel_range': 2
 
 
 def convert_raw(raw_path, out_path, window='gopro', num_bins=6, keep_middle=False, crop_rows=None, channels=3,
-                add_noise=False, mask_order='after', seed=0, noise=None):
+                add_noise=False, mask_order='after', seed=0, noise=None, denoise=None):
     """Converts one event_utils raw h5 file to an EFNet processed h5 file (written atomically).
 
     Args:
@@ -209,11 +211,14 @@ def convert_raw(raw_path, out_path, window='gopro', num_bins=6, keep_middle=Fals
         mask_order (str): Mask ``'after'`` or ``'before'`` the noise. Default: ``'after'``.
         seed (int): Base seed of the noise. Default: 0.
         noise (dict | None): Overrides of ``NOISE_DEFAULTS``. Default: None.
+        denoise (dict | None): Event denoising of each window before the SCER, options of
+            :func:`basicsr.events.denoise.denoise_events`. Default: None (every event).
 
     Returns:
-        dict: ``seq``, ``output``, ``samples``, ``events`` (events used in the windows).
+        dict: ``seq``, ``output``, ``samples``, ``events`` (events used in the windows, after denoising).
     """
     noise = {**NOISE_DEFAULTS, **(noise or {})}
+    check_denoise_options(denoise, '--denoise')
     seq = sequence_name(out_path)
     rng = sequence_rng(seed, seq) if add_noise else None
     used = 0
@@ -232,6 +237,9 @@ def convert_raw(raw_path, out_path, window='gopro', num_bins=6, keep_middle=Fals
         with EFNetH5Writer(out_path, (out_h, width)) as writer:
             for idx, start, end, closed in windows:
                 stream = reader.read_window(start, end, closed=closed)
+                if denoise:
+                    stream = EventStream(*denoise_events(stream.x, stream.y, stream.t, stream.p, height, width,
+                                                         denoise), height, width)
                 used += len(stream)
                 voxel = window_voxel(stream, num_bins, keep_middle, out_h if crop_rows else None)
                 voxel, mask = make_mask_and_noise(voxel, rng, add_noise, mask_order, noise)
@@ -444,7 +452,7 @@ def make_event_h5(input_path, output_dir, simulate=False, raw_output=None, overw
         gamma (str): Simulate mode: linearisation. Default: ``'srgb'``.
         simulator (dict | None): Simulate mode: ``DVSSimulator`` options. Default: None.
         **options: :func:`convert_raw` options (``window``, ``num_bins``, ``keep_middle``, ``crop_rows``,
-            ``channels``, ``add_noise``, ``mask_order``, ``seed``, ``noise``).
+            ``channels``, ``add_noise``, ``mask_order``, ``seed``, ``noise``, ``denoise``).
 
     Returns:
         list[dict]: One record per sequence, sorted by name (``skipped`` True for outputs that existed).
@@ -497,6 +505,9 @@ def parse_args(argv=None):
                         help='event mask of the noisy voxel (after; reference GoPro order) or of the clean one')
     parser.add_argument('--seed', type=int, default=0,
                         help='base seed; sequence s draws from default_rng([seed, crc32(s), purpose])')
+    parser.add_argument('--denoise', action='append', metavar='KEY=VALUE',
+                        help='denoise each window\'s events first, repeatable: ba_window=0.01 hot_pixels=true '
+                        '(basicsr/events/denoise.py)')
     parser.add_argument('--workers', type=int, default=1, help='processes (one sequence each)')
     parser.add_argument('--overwrite', action='store_true', help='remake outputs that exist')
     parser.add_argument('--no-progress', action='store_true')
@@ -514,7 +525,23 @@ def parse_args(argv=None):
     sim.add_argument('--leak-rate-hz', type=float, default=SIM_DEFAULTS['leak_rate_hz'])
     sim.add_argument('--shot-noise-rate-hz', type=float, default=SIM_DEFAULTS['shot_noise_rate_hz'])
     sim.add_argument('--refractory-period', type=float, default=SIM_DEFAULTS['refractory_period_s'])
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.denoise:
+        opts = {}
+        for item in args.denoise:
+            key, sep, value = item.partition('=')
+            try:
+                opts[key.strip()] = yaml.safe_load(value) if sep else None
+            except yaml.YAMLError:
+                parser.error(f'--denoise {item!r}: value is not valid YAML')
+            if not sep:
+                parser.error(f'--denoise {item!r}: expected KEY=VALUE, e.g. ba_window=0.01 or hot_pixels=true')
+        try:
+            check_denoise_options(opts, '--denoise')
+        except ValueError as err:
+            parser.error(str(err))
+        args.denoise = opts
+    return args
 
 
 def main(argv=None):
@@ -532,7 +559,7 @@ def main(argv=None):
                  'shot_noise_rate_hz': args.shot_noise_rate_hz, 'refractory_period_s': args.refractory_period}
     options = {'num_bins': args.num_bins, 'keep_middle': args.keep_middle, 'crop_rows': args.crop_rows,
                'channels': args.channels, 'add_noise': args.add_noise, 'mask_order': args.mask_order,
-               'seed': args.seed}
+               'seed': args.seed, 'denoise': args.denoise}
     if not args.simulate:
         options['window'] = args.window
     results = make_event_h5(args.input, args.output, simulate=args.simulate, raw_output=args.raw_output,
