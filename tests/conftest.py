@@ -1,4 +1,4 @@
-"""Shared fixtures: the repository root and the golden-data folder."""
+"""Shared fixtures: the repository root; the report header says whether the full golden set is beside it."""
 from pathlib import Path
 
 import pytest
@@ -13,9 +13,7 @@ def repo_root():
     return REPO_ROOT
 
 
-@pytest.fixture
-def golden_dir():
-    """``../shared/golden``; tests using it are skipped when it is absent."""
-    if not GOLDEN_DIR.is_dir():
-        pytest.skip(f'golden reference data not found at {GOLDEN_DIR}')
-    return GOLDEN_DIR
+def pytest_report_header(config):
+    """Says whether the extra checks against the full golden set (``../shared/golden``) are collected."""
+    state = 'present: extra equivalence checks collected' if GOLDEN_DIR.is_dir() else 'absent: only the in-repo set'
+    return f'full golden set {GOLDEN_DIR}: {state}'

@@ -84,7 +84,7 @@ def test_infer_refuses_to_overwrite_earlier_results_unless_asked(tmp_path):
     written = _infer(['--events', h5, '--out', str(out)])
     assert [w['name'] for w in written] == ['000000', '000001']
     before = _contents(out)
-    assert len(before) == 6
+    assert len(before) == 7  # sharp, events and panel of two frames, and EDI's thresholds.csv
     # a second run over the same frames, and a single frame whose stem is one of them, are refused untouched
     for args in (['--events', h5], ['--events', h5, '--frame', '1'],
                  ['--events', h5, '--image', png, '--frame', '0', '--name', '000000']):
@@ -94,7 +94,7 @@ def test_infer_refuses_to_overwrite_earlier_results_unless_asked(tmp_path):
         assert _contents(out) == before
     # other names beside them are fine; --overwrite replaces
     _infer(['--events', h5, '--image', png, '--frame', '0', '--out', str(out)])
-    assert (out / 'sharp' / 'blur.png').is_file() and len(_contents(out)) == 9
+    assert (out / 'sharp' / 'blur.png').is_file() and len(_contents(out)) == 10
     (out / 'sharp' / '000001.png').write_bytes(b'stale')
     _infer(['--events', h5, '--out', str(out), '--overwrite'])
     assert cv2.imread(str(out / 'sharp' / '000001.png')) is not None
