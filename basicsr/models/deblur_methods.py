@@ -22,6 +22,7 @@ import torch
 
 from basicsr.events import event_mask, normalize_maxabs, normalize_nonzero, scer, voxel_grid
 from basicsr.models.base_model import CheckpointError, load_checkpoint, select_state_dict
+from basicsr.utils.img_util import to_float_image
 
 __all__ = ['METHODS', 'InferenceError', 'InferenceWarning', 'recognise_state_dict', 'options_from_state_dict',
            'load_method', 'method_batch', 'network_inputs', 'check_frame_size', 'canonical_method', 'to_float_image']
@@ -194,25 +195,6 @@ def load_method(method, checkpoint=None, net_opt=None, device='cpu', param_key='
         raise InferenceError(f'checkpoint {checkpoint} does not fit {method} with options {merged}: '
                              f'{str(err).splitlines()[0]} ... check the network options') from None
     return net.to(device).eval()
-
-
-def to_float_image(img):
-    """Converts an image to float32 in [0, 1] (uint8 / 255, uint16 / 65535, floats kept), (H, W, C).
-
-    Args:
-        img (np.ndarray): (H, W) or (H, W, C) image.
-
-    Returns:
-        np.ndarray: float32 (H, W, C).
-    """
-    img = np.asarray(img)
-    if img.dtype == np.uint8:
-        out = img.astype(np.float32) / np.float32(255.)
-    elif img.dtype == np.uint16:
-        out = img.astype(np.float32) / np.float32(65535.)
-    else:
-        out = img.astype(np.float32)
-    return out[:, :, None] if out.ndim == 2 else out
 
 
 def _channels(img, channels, name):
