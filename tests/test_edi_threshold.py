@@ -11,17 +11,19 @@ import torch
 
 from basicsr.events import scer
 from basicsr.events.augment import add_hot_pixel_events
+from basicsr.events.edi import (DEFAULT_DENOISE, DEFAULT_THRESHOLD, edi_deblur, edi_from_scer, estimate_threshold,
+                               motion_residual)
 from basicsr.synthesis.blur_synthesis import linear_trajectory
-from basicsr.events.edi import DEFAULT_DENOISE, DEFAULT_THRESHOLD, edi_deblur, edi_from_scer, estimate_threshold
 from basicsr.synthesis.motion import warp_subframes
 from basicsr.synthesis.simulator import DVSSimulator
 
 H, W, T, EXPOSURE = 48, 64, 31, (0.0, 0.05)
 THRESHOLDS = (0.15, 0.25, 0.35)
 DENOISE = DEFAULT_DENOISE
-# Design seeds 0-7 (x the three thresholds) chose the energy, the tile, the denoising and five frames per recording;
-# the claim is checked on seeds 100-111 (threshold cycling through THRESHOLDS), never tuned on.
-HELD_OUT = range(100, 112)
+# Design seeds 0-7 chose the energy, the tile, the denoising and five frames per recording, seeds 0-49 the two
+# sub-intervals (threshold cycling through THRESHOLDS); the claim is checked on seeds 1000-1039, run once after the
+# design was frozen, never tuned on.
+HELD_OUT = range(1000, 1040)
 
 
 def rectangles(rng):
@@ -54,11 +56,11 @@ def recording(seed, threshold, num_frames=5):
 
 
 def test_joint_threshold_on_held_out_noisy_recordings():
-    """Joint estimate over each recording's five frames, events denoised first. Measured on the design seeds 0-7
-    (24 recordings): 22 within 15 % (median error -1 %; with three frames 19, three frames without denoising 18); the
-    image-prior energy ('sharpness') gives no estimate on them. Held out (seeds 100-111), measured once: 8 of 12
-    within 15 % (e.g. 0.169 off at seed 102), short of the 90 % the issue asks for; the bound below states what holds,
-    it was not tuned on these seeds."""
+    """Joint estimate over each recording's five frames, events denoised first, motion energy on two sub-intervals
+    (the default). The issue asks for at least 90 % of held-out recordings within 15 % of the true threshold.
+    Measured on the design seeds 0-49: 48 of 50 within 15 % (median error +8 %; one interval, the previous default:
+    42 of 50, median -2 %). Held out, measured once after the design was frozen: seeds 1000-1039, 39 of 40 (median
+    +7 %, worst -15.7 % at seed 1022); the earlier held-out seeds 100-111: 11 of 12 (one interval: 8 of 12)."""
     errors = {}
     for seed in HELD_OUT:
         c = THRESHOLDS[seed % len(THRESHOLDS)]
@@ -66,7 +68,7 @@ def test_joint_threshold_on_held_out_noisy_recordings():
         assert est.reason == '' and len(est.per_frame) == 5
         errors[(seed, c)] = abs(est.value / c - 1)
     within = sum(e <= 0.15 for e in errors.values()) / len(errors)
-    assert within >= 0.6, sorted((k, round(v, 3)) for k, v in errors.items())
+    assert within >= 0.9, sorted((k, round(v, 3)) for k, v in errors.items())
 
 
 def test_the_image_prior_energy_fails_on_noisy_recordings_where_motion_succeeds():
@@ -94,6 +96,8 @@ def test_bad_options_are_rejected():
         estimate_threshold(rec, energy='nope')
     with pytest.raises(ValueError, match='tile'):
         estimate_threshold(rec, tile=1)
+    with pytest.raises(ValueError, match='intervals'):
+        estimate_threshold(rec, intervals=0)
     with pytest.raises(ValueError, match='denoise'):
         estimate_threshold(rec, denoise={'window': 1})
     with pytest.raises(ValueError, match=r'samples\[0\]'):
@@ -115,3 +119,26 @@ def test_exact_integral_equals_the_scer_path_in_the_limit_of_many_bins():
         errors[bins] = np.abs(out[0, 0].numpy() - exact).mean()
     assert errors[512] < 0.005 * exact.mean(), errors
     assert errors[512] < errors[64] / 4, errors
+
+
+def test_motion_residual_vanishes_for_a_translation_on_every_sub_interval():
+    """A smooth scene translating by d: each sub-interval's change is explained by its partial blur (residual under
+    1 % of the total, finite differences on a smooth image), the same with one interval; changes that do not belong
+    to their sub-intervals (halves swapped) are not."""
+    yy, xx = np.mgrid[0:48, 0:64].astype(np.float64)
+
+    def scene(s):  # the latent at exposure fraction s, moved by s * (3, -2) pixels
+        u, v = xx - 3 * s, yy + 2 * s
+        return 1 + 0.5 * np.sin(u / 4) * np.cos(v / 5) + 0.3 * np.exp(-((u - 30) ** 2 + (v - 20) ** 2) / 60)
+
+    for k in (1, 2):
+        bounds = np.linspace(0, 1, k + 1)
+        blurs = np.stack([np.mean([scene(s) for s in np.linspace(a, b, 201)], 0) for a, b in zip(bounds, bounds[1:])])
+        diffs = np.stack([scene(a) - scene(b) for a, b in zip(bounds, bounds[1:])])
+        res, tot = motion_residual(blurs[None], diffs[None], tile=16)
+        assert res[0] < 0.01 * tot[0], (k, res, tot)
+    swapped, tot = motion_residual(blurs[None], diffs[None, ::-1], tile=16)
+    assert swapped[0] > 0.1 * tot[0], (swapped, tot)  # measured 0.27 of the total, 1000x the true residual
+    # (H, W) and (N, H, W): the single-interval form
+    res1, tot1 = motion_residual(np.mean([scene(s) for s in np.linspace(0, 1, 201)], 0), (scene(0) - scene(1))[None])
+    assert res1[0] < 0.01 * tot1[0]

@@ -24,13 +24,21 @@ estimates one threshold jointly over several frames of a recording, with the mot
 
 Motion-consistency energy (``energy='motion'``, default of :func:`estimate_threshold`, :func:`motion_residual`):
 a data term, not a prior. If the scene translates by ``d`` pixels during the exposure,
-``B(x) = int_0^1 L_start(x - s d) ds``, hence exactly ``d . grad B = L_start - L_end`` (linear intensities). EDI
-gives ``L_start`` and ``L_end`` for each ``c``; per 16x16 tile, ``d`` is fitted by least squares to the blurry
-frame's gradients, and the share of ``sum (L_start - L_end)^2`` that no motion explains is the energy (joint: the
-residuals and the totals are summed over frames first). A too small ``c`` leaves the change between start and end
-too weak, a too large one or the wrong polarity adds changes no motion makes (double edges), so the minimum is
-interior. Per-pixel noise (background activity, threshold spread) raises residual and total alike and barely moves
-it; hot pixels do, so events are best denoised first (``denoise=``, :mod:`basicsr.events.denoise`).
+``B(x) = int_0^1 L_start(x - s d) ds``, hence exactly ``d . grad B = L_start - L_end`` (linear intensities). The
+same holds on each of K equal sub-intervals (``intervals``, default 2): its partial blur ``B_k`` (the latent's mean
+over it, ``L_start`` times the sub-interval's mean event factor) and its end latents, with the motion ``d / K``. EDI
+gives all of them for each ``c``; per 16x16 tile, one ``d`` is fitted by least squares to all sub-intervals'
+changes against their partial blurs' gradients, and the share of the changes' ``sum of squares`` that no motion
+explains is the energy (joint: the residuals and the totals are summed over frames first). A too small ``c`` leaves
+the change between start and end too weak, a too large one or the wrong polarity adds changes no motion makes
+(double edges), so the minimum is interior. With one interval the energy is flat near its minimum (a small ``c``
+scales the change by about ``c`` times the event count, which the blur's gradient also explains), so the estimate
+scatters from frame to frame; two sub-intervals must agree on one motion, which pins ``c`` down (on the simulated
+recordings below 48 instead of 42 of 50 within 15 %; on pic2 the per-frame estimates 0.34-0.41 instead of
+0.24-0.38). More sub-intervals hold fewer events each, and the quantisation remainder (below) pushes the estimate
+up (three: 19 of 30 within 15 %, median +15 %). Per-pixel noise (background activity, threshold spread) raises
+residual and total alike and barely moves it; hot pixels do, so events are best denoised first (``denoise=``,
+:mod:`basicsr.events.denoise`).
 
 Why not an image prior on real frames (the issue's failure): measured on the development recordings (below), every
 gradient prior tried is lowest at no correction: the sharpness energy (power 0.6, 1; log or linear; at 1/2, 1/4,
@@ -40,26 +48,33 @@ removes, so a gradient prior ranks the blurry frame best; denoising (BA filter, 
 linearisation do not change this. Pan et al.'s edge term (correlation of the latent's gradient with the event frame
 near t_ref) rises monotonically with ``c`` (events themselves make latent gradients where they fire).
 
-Measured (development data, no held-out set looked at; ``motion``, tile 16, exposure events only):
+Measured (development data, no held-out set looked at; ``motion``, tile 16, two sub-intervals unless said, exposure
+events only; earlier figures with one interval, the previous default, in brackets):
 
-- eSL-Net ``pic2`` (DAVIS346, 7 frames, 104 ms exposure, PNG read as linear): joint c = 0.322 (0.336 with
-  ``{'ba_window': 0.01, 'hot_pixels': True}``); per frame 0.235-0.375. Result sharp, no double edges (checked as
-  images); the opposite polarity leaves a larger unexplained share (frame 13: 0.61 vs 0.53; frame 30: 0.55 vs 0.43).
-- eSL-Net ``camerashake`` (DAVIS240C, 85 frames with events, window [0, 1] of the normalised time): joint c = 0.161
-  (0.154 denoised); per frame 0.05-0.75 and NaN (no interior minimum) on 27 frames, so a single frame is not
-  reliable, the joint estimate is. Sharp without double edges at 0.161; opposite polarity: unexplained share 0.47
-  vs 0.35 (frame 12). The stream has sensor-wide OFF bursts (APS readout) at 0.72 and 1.0; dropping them or
-  ending the exposure at 0.715 moved the joint estimate to 0.154 and 0.127 (frames 10-30).
-- Issue's reference: c = 0.25 deblurs both well; the estimates bracket it.
-- Linearity of the 8-bit APS PNGs (pic2, joint estimate and the unexplained share at it): as stored 0.322 / 0.414;
-  decoded with gamma 2.2 0.106 / 0.480 (worse: the frames are not gamma-encoded); black offset -5 DN 0.350 /
-  0.425, +5 DN 0.294 / 0.406. So frames are read as linear; an offset of a few DN moves ``c`` by under 10 %.
+- eSL-Net ``pic2`` (DAVIS346, 7 frames, 104 ms exposure, PNG read as linear): joint c = 0.357 (0.370 with
+  ``{'ba_window': 0.01, 'hot_pixels': True}``) [0.322, 0.336]; per frame 0.338-0.410 denoised [0.235-0.375]. Result
+  sharp, no double edges (checked as images at 0.370); with one interval the opposite polarity left a larger
+  unexplained share (frame 13: 0.61 vs 0.53; frame 30: 0.55 vs 0.43).
+- eSL-Net ``camerashake`` (DAVIS240C, 85 frames with events, window [0, 1] of the normalised time, not denoised):
+  joint c = 0.244 [0.161]; per frame 0.06-0.97 and NaN (no interior minimum) on 17 frames [27], so a single frame is
+  not reliable, the joint estimate is. Sharp without double edges at 0.244 (frames 14 and 70, the most events, seen
+  as images; flat-area noise rises more than at the smaller c); one interval, opposite polarity: unexplained share
+  0.47 vs 0.35 (frame 12). The stream has sensor-wide OFF bursts (APS readout) at 0.72 and 1.0; with one interval
+  dropping them or ending the exposure at 0.715 moved the joint estimate to 0.154 and 0.127 (frames 10-30).
+- Issue's reference: c = 0.25 deblurs both well; the estimates are near it.
+- Linearity of the 8-bit APS PNGs (pic2, one interval, joint estimate and the unexplained share at it): as stored
+  0.322 / 0.414; decoded with gamma 2.2 0.106 / 0.480 (worse: the frames are not gamma-encoded); black offset -5 DN
+  0.350 / 0.425, +5 DN 0.294 / 0.406. So frames are read as linear; an offset of a few DN moves ``c`` by under 10 %.
 - Simulated recordings with realistic noise (``tests/test_edi_threshold.py``: 5 frames of 48x64, BA 0.1-1 Hz, 4 %
-  threshold spread, 3 hot pixels at 200 Hz, sensor running before the exposure): design seeds 0-7, 22 of 24 within
-  15 % with denoising (3 frames: 19, 3 frames undenoised: 18); held out (seeds 100-111), 8 of 12. The sharpness
-  energy gives no estimate on them. When the sensor is reset at the exposure start (every pixel's reference level
-  at the start intensity, unlike a running camera), the events undercount each change by up to one threshold and
-  the estimate comes out high (+40 % at c = 0.25), as in the quantisation note below.
+  threshold spread, 3 hot pixels at 200 Hz, sensor running before the exposure, events denoised): design seeds
+  0-49, 48 of 50 within 15 % (median +8 %) [42 of 50, median -2 %]; held out, run once after the design was
+  frozen, seeds 1000-1039: 39 of 40 (median +7 %, worst 15.7 % low); the earlier held-out seeds 100-111: 11 of 12
+  [8 of 12]. The sharpness energy gives no estimate on them. Without sensor noise (no BA, spread or hot pixels,
+  seeds 0-29) the two-interval estimate is high, median +15 % [-5 %]: the pixels an edge reaches for the first time
+  start at their reference level and undercount each change by up to one threshold (quantisation note below);
+  noise events and the threshold spread randomise that remainder. When the sensor is reset at the exposure start
+  (every pixel's reference level at the start intensity, unlike a running camera), the estimate comes out high
+  for the same reason (one interval: +40 % at c = 0.25).
 
 Image-prior energies (kept for comparison and for the SCER path):
 
@@ -125,9 +140,10 @@ _EDGE_TOL = 1e-3
 DEFAULT_THRESHOLD = 0.25
 # Recommended event denoising before the threshold estimate (``estimate_threshold(denoise=DEFAULT_DENOISE)``,
 # timestamps in seconds): a 10 ms background-activity window and hot-pixel removal. Not applied unless asked: the
-# caller owns the events (basicsr/infer.py decides what EDI gets). Measured: on the noisy simulated recordings 19
-# of 24 estimates within 15 % instead of 18 (three frames), hot pixels otherwise dominate a tile's change; on the
-# development recordings it moves the joint estimate by 4 % (pic2 0.322 -> 0.336, camerashake 0.161 -> 0.154).
+# caller owns the events (basicsr/infer.py decides what EDI gets). Measured with the single-interval motion energy:
+# on the noisy simulated recordings 19 of 24 estimates within 15 % instead of 18 (three frames), hot pixels
+# otherwise dominate a tile's change; on the development recordings it moves the joint estimate by 4 % (pic2 0.322
+# -> 0.336, camerashake 0.161 -> 0.154); with two sub-intervals (the default) pic2 0.357 -> 0.370.
 DEFAULT_DENOISE = {'ba_window': 0.01, 'hot_pixels': True}
 
 
@@ -601,51 +617,77 @@ def motion_residual(gray, diff, tile=16, ridge=1e-6):
     """Unexplained part of the latent's change over the exposure under locally linear motion, per sample.
 
     For a scene translating by ``d`` pixels during the exposure, ``B(x) = int_0^1 L_start(x - s d) ds``, hence
-    ``d . grad B = L_start - L_end`` exactly. Per tile, ``d`` is the least-squares fit of ``diff = L_start - L_end``
-    to the blurry frame's gradients (central differences); what is left over is the residual.
+    ``d . grad B = L_start - L_end`` exactly. The same holds on each of K equal sub-intervals of the exposure, with
+    its own partial blur ``B_k`` (the mean of the latent over it), its end latents and the motion ``d / K``. Per
+    tile, one ``d`` is the least-squares fit of all the changes ``diff_k = L_k,start - L_k,end`` to the partial
+    blurs' gradients (central differences); what is left over is the residual.
 
     Args:
-        gray (np.ndarray): (H, W) linear blurry frame.
-        diff (np.ndarray): (N, H, W) ``L_start - L_end`` for N thresholds.
+        gray (np.ndarray): (H, W) linear blurry frame (K = 1), or (N, K, H, W) the partial blurs of K equal
+            sub-intervals for N thresholds.
+        diff (np.ndarray): (N, H, W) ``L_start - L_end`` for N thresholds (K = 1), or (N, K, H, W) the change over
+            each sub-interval.
         tile (int): Tile size in pixels (one motion per tile). Default: 16.
         ridge (float): Relative ridge of the per-tile 2x2 normal equations (tiles without texture). Default: 1e-6.
 
     Returns:
-        tuple[np.ndarray, np.ndarray]: (N,) residual sum of squares and (N,) total sum of squares of ``diff`` over
-        the tiles.
+        tuple[np.ndarray, np.ndarray]: (N,) residual sum of squares and (N,) total sum of squares of the changes
+        over the tiles.
     """
-    gray = np.asarray(gray, np.float64)
+    gray, diff = np.asarray(gray, np.float64), np.asarray(diff, np.float64)
+    if gray.ndim == 2:
+        gray, diff = gray[None, None], diff[:, None]
     tile = min(tile, *gray.shape[-2:])
-    gy, gx = np.gradient(gray)
-    sxx, sxy, syy = _tile_sums(gx * gx, tile), _tile_sums(gx * gy, tile), _tile_sums(gy * gy, tile)
+    gy, gx = np.gradient(gray, axis=(-2, -1))
+    gx, gy = gx / gray.shape[-3], gy / gray.shape[-3]  # each sub-interval moves by d / K
+
+    def sums(values):
+        return _tile_sums(values, tile).sum(-2)  # over tiles' pixels, then over sub-intervals
+
+    sxx, sxy, syy = sums(gx * gx), sums(gx * gy), sums(gy * gy)
     lam = ridge * (sxx + syy)
     sxx, syy = sxx + lam, syy + lam
     det = sxx * syy - sxy * sxy
-    bx, by, dd = _tile_sums(gx * diff, tile), _tile_sums(gy * diff, tile), _tile_sums(diff * diff, tile)
+    bx, by, dd = sums(gx * diff), sums(gy * diff), sums(diff * diff)
     with np.errstate(divide='ignore', invalid='ignore'):
         explained = np.where(det > 0, (syy * bx * bx - 2 * sxy * bx * by + sxx * by * by) / det, 0.0)
     return np.maximum(dd - explained, 0).sum(-1), dd.sum(-1)
 
 
-def _motion_parts(chw, x, y, t, p, t_start, t_end, tile, eps):
-    """``parts(cs)`` -> (residual, total) tensors of :func:`motion_residual` for thresholds ``cs``, and the number
-    of pixels with events. Numpy inside: these small element-wise passes are slower with torch's thread pool."""
+def _motion_parts(chw, x, y, t, p, t_start, t_end, tile, intervals, eps):
+    """``parts(cs)`` -> (residual, total) tensors of :func:`motion_residual` over ``intervals`` equal sub-intervals
+    for thresholds ``cs``, and the number of pixels with events. Numpy inside: these small element-wise passes are
+    slower with torch's thread pool."""
     height, width = chw.shape[-2:]
     hw = height * width
-    gray = chw.mean(0).cpu().numpy()
-    steps = {}
-    for name, t_ref in (('start', t_start), ('end', t_end)):
-        steps[name] = event_steps(x, y, t, p, height, width, t_start, t_end, t_ref)
-    num_active = int(np.unique(steps['start'][0][hw:]).size)
+    gray = chw.mean(0).cpu().numpy().reshape(-1)
+    x, y, t, p = (np.asarray(a) for a in (x, y, t, p))
+    t_start, t_end = float(t_start), float(t_end)
+    bounds = t_start + (t_end - t_start) * np.arange(intervals + 1) / intervals
+    pix = y.astype(np.int64) * width + x.astype(np.int64)
+    inside = (t >= t_start) & (t <= t_end)
+    # E(a_k) - E(t_start) at each sub-interval start a_k, and the events' steps within each sub-interval from a_k
+    before = [np.bincount(pix, weights=p * (inside & (t < a)), minlength=hw) for a in bounds[:-1]]
+    before.append(np.bincount(pix, weights=p * inside, minlength=hw))
+    steps = [event_steps(x, y, t, p, height, width, a, b, a) for a, b in zip(bounds[:-1], bounds[1:])]
+    num_active = int(np.unique(pix[inside]).size)
 
-    def latent(c, name):
-        pix, val, dur = steps[name]
-        den = np.bincount(pix, weights=np.exp(np.clip(c * val, -_MAX_EXPONENT, _MAX_EXPONENT)) * dur, minlength=hw)
-        return gray / np.maximum(den, eps).reshape(height, width)
+    def factor(c, values):
+        return np.exp(np.clip(c * values, -_MAX_EXPONENT, _MAX_EXPONENT))
+
+    def changes(c):
+        # exposure mean of exp(c (E(t) - E(t_start))) over each sub-interval: latent = L_start times it
+        means = [factor(c, e0) * np.bincount(s_pix, weights=factor(c, s_val) * s_dur, minlength=hw)
+                 for e0, (s_pix, s_val, s_dur) in zip(before, steps)]
+        l_start = gray / np.maximum(sum(means) / intervals, eps)
+        ends = [l_start * factor(c, e0) for e0 in before]
+        blurs = np.stack([l_start * m for m in means]).reshape(intervals, height, width)
+        diffs = np.stack([a - b for a, b in zip(ends[:-1], ends[1:])]).reshape(intervals, height, width)
+        return blurs, diffs
 
     def parts(cs):
-        diff = np.stack([latent(c, 'start') - latent(c, 'end') for c in cs.tolist()])
-        res, tot = motion_residual(gray, diff, tile)
+        blurs, diffs = zip(*(changes(c) for c in cs.tolist()))
+        res, tot = motion_residual(np.stack(blurs), np.stack(diffs), tile)
         return torch.from_numpy(res).to(cs), torch.from_numpy(tot).to(cs)
 
     return parts, num_active
@@ -720,17 +762,18 @@ class ThresholdEstimate:
     reason: str = ''
 
 
-def estimate_threshold(samples, energy='motion', power=0.6, tile=16, denoise=None, c_range=(0.05, 1.0),
+def estimate_threshold(samples, energy='motion', power=0.6, tile=16, intervals=2, denoise=None, c_range=(0.05, 1.0),
                        num_grid=16, num_iters=12, min_pixels=16, per_frame=True, eps=1e-6):
     """One contrast threshold for a recording, jointly over several of its frames.
 
     The threshold belongs to the sensor and its bias settings, not to a frame, so the joint estimate minimises one
     energy summed over the frames. Frames with fewer than ``min_pixels`` pixels with events are left out.
 
-    Energies: ``'motion'`` (default) the share of the latent's change over the exposure that locally linear motion
-    does not explain (:func:`motion_residual`; joint: residuals and totals summed over frames, then divided);
-    ``'sharpness'`` and ``'tv'`` the image priors of :func:`estimation_energy` (summed over frames), kept for
-    comparison. See the module notes for why ``'motion'`` is the default.
+    Energies: ``'motion'`` (default) the share of the latent's change over each of ``intervals`` sub-intervals of
+    the exposure that one locally linear motion does not explain (:func:`motion_residual`; joint: residuals and
+    totals summed over frames, then divided); ``'sharpness'`` and ``'tv'`` the image priors of
+    :func:`estimation_energy` (summed over frames), kept for comparison. See the module notes for why ``'motion'``
+    is the default.
 
     Args:
         samples (Sequence[tuple]): Frames of one recording, each ``(blurry, x, y, t, p, t_start, t_end)``: blurry a
@@ -740,6 +783,8 @@ def estimate_threshold(samples, energy='motion', power=0.6, tile=16, denoise=Non
         energy (str): One of :data:`RAW_ENERGIES`. Default: ``'motion'``.
         power (float): Exponent of the ``'sharpness'`` energy. Default: 0.6.
         tile (int): Tile size of the ``'motion'`` energy, in pixels. Default: 16.
+        intervals (int): Equal sub-intervals of the exposure whose changes the ``'motion'`` energy explains with one
+            motion per tile (1: the whole exposure only). Default: 2.
         denoise (dict | None): Event denoising before the estimate (the deblurring itself is up to the caller),
             options of :func:`basicsr.events.denoise.denoise_events`, e.g. :data:`DEFAULT_DENOISE` (measured
             better); None uses the events as given (callers that denoise their windows already). Timestamps must be
@@ -760,6 +805,8 @@ def estimate_threshold(samples, energy='motion', power=0.6, tile=16, denoise=Non
     check_denoise_options(denoise, 'denoise')
     if isinstance(tile, bool) or not isinstance(tile, int) or tile < 2:
         raise ValueError(f'tile must be an integer >= 2, got {tile!r}')
+    if isinstance(intervals, bool) or not isinstance(intervals, int) or intervals < 1:
+        raise ValueError(f'intervals must be an integer >= 1, got {intervals!r}')
     frames, per = [], []
     for i, sample in enumerate(samples):
         try:
@@ -770,7 +817,7 @@ def estimate_threshold(samples, energy='motion', power=0.6, tile=16, denoise=Non
         if denoise:
             x, y, t, p = denoise_events(x, y, t, p, *chw.shape[-2:], denoise)
         if energy == 'motion':
-            parts, num_active = _motion_parts(chw, x, y, t, p, t_start, t_end, tile, eps)
+            parts, num_active = _motion_parts(chw, x, y, t, p, t_start, t_end, tile, intervals, eps)
         else:
             steps = _frame_steps(chw, x, y, t, p, t_start, t_end, 0.5 * (float(t_start) + float(t_end)))
             energy_of, num_active = _raw_energy(chw, steps, energy, power, eps)
