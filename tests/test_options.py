@@ -82,6 +82,7 @@ def test_parse_options_debug_and_local_rank(tmp_path):
     assert opt['name'] == 'debug_toy' and opt['manual_seed'] == 7 and not opt['dist']
     assert opt['val']['val_freq'] == 8 and opt['logger']['print_freq'] == 1
     assert opt['logger']['use_tb_logger'] is False
+    assert opt['train']['total_iter'] == 8 and opt['logger']['save_checkpoint_freq'] == 8
     opt, _ = parse_options(str(tmp_path), True, ['-opt', path, '--local_rank=0'])
     assert opt['name'] == 'toy'
 

@@ -162,3 +162,16 @@ def test_yaml_syntax_error_and_missing_file(tmp_path):
     assert proc.returncode == 1 and f'YAML syntax error in {bad} at line' in proc.stderr
     proc = run([sys.executable, str(REPO_ROOT / 'basicsr' / 'test.py'), '-opt', str(tmp_path / 'none.yml')], check=False)
     assert proc.returncode == 1 and 'Option file not found' in proc.stderr
+
+
+def test_debug_run_is_short_and_leaves_a_checkpoint(tmp_path):
+    """``--debug`` on a 1000-iteration recipe stops after 8 iterations with a validation and one checkpoint."""
+    run(train_cmd(tmp_path, 'dbg', ['train:total_iter=1000', 'logger:save_checkpoint_freq=2', 'val:val_freq=1000'],
+                  extra=['--debug']))
+    exp = exp_dir(tmp_path, 'debug_dbg')
+    assert sorted(p.name for p in (exp / 'models').iterdir()) == ['net_g_8.pth', 'net_g_latest.pth']
+    assert sorted(p.name for p in (exp / 'training_states').iterdir()) == ['8.state']
+    assert load_checkpoint(str(exp / 'training_states' / '8.state'))['iter'] == 8
+    log = next(exp.glob('train_debug_dbg_*.log')).read_text()
+    assert 'iters: 8.' in log and 'iter:       8' in log and 'iter:       9' not in log and '# psnr:' in log
+    assert not (tmp_path / 'tb_logger').exists()
