@@ -1,5 +1,6 @@
 # Modified from https://github.com/XPixelGroup/BasicSR/blob/master/basicsr/test.py (Apache-2.0)
 """Testing entry point: ``python basicsr/test.py -opt options/test/<Dataset>/<name>.yml``."""
+import logging.handlers
 import os.path as osp
 import sys
 
@@ -54,20 +55,28 @@ def test_pipeline(root_path, argv=None):
     torch.backends.cudnn.benchmark = True
     if opt['rank'] == 0:  # before any work: the results folder is made (or an earlier one archived) in its parent
         check_writable(osp.dirname(opt['path']['results_root']), 'the folder of path.results_root')
+    logger = get_root_logger()
+    # Datasets and network (with its checkpoint) are checked before the results folder is made, so a run that
+    # cannot start leaves an earlier results folder where it was; their log lines wait for the log file.
+    early = logging.handlers.MemoryHandler(capacity=10 ** 6, flushLevel=logging.CRITICAL + 1)
+    logger.addHandler(early)
+    try:
+        loaders = []
+        for _, dataset_opt in opt['datasets'].items():
+            test_set = build_dataset(dataset_opt)
+            loaders.append(build_dataloader(test_set, dataset_opt, num_gpu=opt['num_gpu'], dist=opt['dist'],
+                                            sampler=None, seed=opt['manual_seed']))
+            logger.info(f'Number of test images in {dataset_opt["name"]}: {len(test_set)}')
+        model = build_model(opt)
+    finally:
+        logger.removeHandler(early)
     make_exp_dirs(opt)
     log_file = osp.join(opt['path']['log'], f'test_{opt["name"]}_{get_time_str()}.log')
     logger = get_root_logger(log_file=log_file if opt['rank'] == 0 else None)
     logger.info(get_env_info())
     logger.info(dict2str(opt))
-
-    loaders = []
-    for _, dataset_opt in opt['datasets'].items():
-        test_set = build_dataset(dataset_opt)
-        loaders.append(build_dataloader(test_set, dataset_opt, num_gpu=opt['num_gpu'], dist=opt['dist'],
-                                        sampler=None, seed=opt['manual_seed']))
-        logger.info(f'Number of test images in {dataset_opt["name"]}: {len(test_set)}')
-
-    model = build_model(opt)
+    early.setTarget(next((h for h in logger.handlers if isinstance(h, logging.FileHandler)), None))
+    early.close()  # writes the lines logged above to the log file (rank 0), then drops them
     save_img = (opt.get('val') or {}).get('save_img', False)
     results = {}
     for loader in loaders:

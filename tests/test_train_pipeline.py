@@ -175,3 +175,31 @@ def test_debug_run_is_short_and_leaves_a_checkpoint(tmp_path):
     log = next(exp.glob('train_debug_dbg_*.log')).read_text()
     assert 'iters: 8.' in log and 'iter:       8' in log and 'iter:       9' not in log and '# psnr:' in log
     assert not (tmp_path / 'tb_logger').exists()
+
+
+def test_failed_test_run_keeps_earlier_results(tmp_path):
+    """test.py archives an earlier results folder only once datasets and network are known good."""
+    import yaml
+
+    from basicsr.archs import build_network
+    earlier = tmp_path / 'results' / 'keep'
+    earlier.mkdir(parents=True)
+    (earlier / 'scores.csv').write_text('earlier scores')
+    base = [sys.executable, str(REPO_ROOT / 'basicsr' / 'test.py'), '-opt', str(TEST_OPT), '--force_yml', 'name=keep',
+            f'path:root={tmp_path}', 'network_g:wf=8', 'datasets:test:num_samples=2', 'datasets:test:size=[24, 32]']
+    wrong = tmp_path / 'wrong.pth'
+    atomic_torch_save({'params': {'conv.weight': torch.ones(1)}}, wrong)
+    for ckpt in (tmp_path / 'missing.pth', wrong):
+        proc = run(base + [f'path:pretrain_network_g={ckpt}'], check=False)
+        assert proc.returncode == 1 and 'Testing stopped' in proc.stderr
+        assert [p.name for p in (tmp_path / 'results').iterdir()] == ['keep']
+        assert [p.name for p in earlier.iterdir()] == ['scores.csv']
+
+    net_opt = dict(yaml.safe_load(TEST_OPT.read_text())['network_g'], wf=8)
+    good = tmp_path / 'good.pth'
+    atomic_torch_save({'params': build_network(net_opt).state_dict()}, good)
+    run(base + [f'path:pretrain_network_g={good}'])
+    archived = [p for p in (tmp_path / 'results').iterdir() if p.name.startswith('keep_archived_')]
+    assert len(archived) == 1 and (archived[0] / 'scores.csv').read_text() == 'earlier scores'
+    log = next(earlier.glob('test_keep_*.log')).read_text()
+    assert 'Number of test images in synthetic-test: 2' in log and 'Loaded EFNet weights' in log
