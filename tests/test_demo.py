@@ -30,8 +30,8 @@ def test_quick_demo_end_to_end(tmp_path, capsys):
     demo = load_demo()
     assert [r.split('|')[1].strip() for r in rows] == [label for label, *_ in demo.METHODS]
     assert [name for _, _, name, _ in demo.METHODS] == ['demo_Blurry', 'demo_EDI', 'demo_EDI_oracle', 'demo_EFNet']
-    blurry = demo.read_scores(tmp_path / 'results' / demo.run_name('demo_Blurry', True) / 'demo-test_metrics.csv')[1]
-    oracle = demo.read_scores(tmp_path / 'results' / demo.run_name('demo_EDI_oracle', True) / 'demo-test_metrics.csv')[1]
+    blurry = demo.read_scores(tmp_path / 'results' / 'demo_quick_Blurry' / 'demo-test_metrics.csv')[1]
+    oracle = demo.read_scores(tmp_path / 'results' / 'demo_quick_EDI_oracle' / 'demo-test_metrics.csv')[1]
     assert oracle['psnr'] > blurry['psnr'], 'EDI with the true threshold must beat the blurry input on simulated data'
     # the EDI row a user gets: the threshold of every frame estimated or, stated, the fallback; never the input
     quick_edi = tmp_path / 'results' / 'demo_quick_EDI'
