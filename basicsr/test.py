@@ -14,7 +14,7 @@ from basicsr.models import build_model  # noqa: E402
 from basicsr.models.base_model import CheckpointError  # noqa: E402
 from basicsr.models.edi_threshold import write_thresholds_csv  # noqa: E402
 from basicsr.models.validation import write_metrics_csv  # noqa: E402
-from basicsr.utils.logger import get_env_info, get_root_logger  # noqa: E402
+from basicsr.utils.logger import get_root_logger, log_run_header  # noqa: E402
 from basicsr.utils.misc import get_time_str, make_exp_dirs  # noqa: E402
 from basicsr.utils.options import dict2str, parse_options  # noqa: E402
 from basicsr.utils.output_check import check_writable  # noqa: E402
@@ -73,8 +73,7 @@ def test_pipeline(root_path, argv=None):
     make_exp_dirs(opt)
     log_file = osp.join(opt['path']['log'], f'test_{opt["name"]}_{get_time_str()}.log')
     logger = get_root_logger(log_file=log_file if opt['rank'] == 0 else None)
-    logger.info(get_env_info())
-    logger.info(dict2str(opt))
+    log_run_header(logger, dict2str(opt), log_file if opt['rank'] == 0 else None)
     early.setTarget(next((h for h in logger.handlers if isinstance(h, logging.FileHandler)), None))
     early.close()  # writes the lines logged above to the log file (rank 0), then drops them
     save_img = (opt.get('val') or {}).get('save_img', False)

@@ -203,3 +203,18 @@ def test_failed_test_run_keeps_earlier_results(tmp_path):
     assert len(archived) == 1 and (archived[0] / 'scores.csv').read_text() == 'earlier scores'
     log = next(earlier.glob('test_keep_*.log')).read_text()
     assert 'Number of test images in synthetic-test: 2' in log and 'Loaded EFNet weights' in log
+
+
+def test_console_is_quiet_and_shows_an_early_eta(tmp_path):
+    """Options and environment go to the log file only (one console line says where); with ``print_freq`` 100 a
+    first progress line with an ETA still comes after 5 iterations."""
+    proc = run(train_cmd(tmp_path, 'quiet', ['train:total_iter=7', 'logger:print_freq=100',
+                                             'logger:save_checkpoint_freq=100', 'val:val_freq=100']))
+    console = proc.stdout + proc.stderr
+    log_file = next(exp_dir(tmp_path, 'quiet').glob('train_quiet_*.log'))
+    log = log_file.read_text()
+    for dump_line in ('  network_g:[', '    wf: 8', 'Version Information:'):
+        assert dump_line in log and dump_line not in console
+    assert f'Options and environment: {log_file}' in console
+    progress = [line for line in console.splitlines() if 'eta:' in line]
+    assert len(progress) == 1 and 'iter:       5' in progress[0]
