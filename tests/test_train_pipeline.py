@@ -6,6 +6,7 @@ import sys
 import time
 
 import cv2
+import numpy as np
 import pytest
 import torch
 
@@ -218,3 +219,24 @@ def test_console_is_quiet_and_shows_an_early_eta(tmp_path):
     assert f'Options and environment: {log_file}' in console
     progress = [line for line in console.splitlines() if 'eta:' in line]
     assert len(progress) == 1 and 'iter:       5' in progress[0]
+
+
+def test_tensorboard_holds_metrics_learning_rate_and_panels(tmp_path):
+    """A run with TensorBoard writes losses, the learning rate, validation metrics per dataset and at most
+    ``val.tb_images`` validation panels (blurry | events | output | sharp) at each validation."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    run(train_cmd(tmp_path, 'tb', ['train:total_iter=4', 'val:val_freq=2', 'val:tb_images=2',
+                                   'logger:save_checkpoint_freq=100', 'logger:use_tb_logger=true']))
+    events = EventAccumulator(str(tmp_path / 'tb_logger' / 'tb'), size_guidance={'images': 0, 'scalars': 0})
+    events.Reload()
+    scalars, images = events.Tags()['scalars'], events.Tags()['images']
+    assert {'losses/l_pix', 'learning_rate', 'metrics/synthetic-val/psnr', 'metrics/synthetic-val/ssim'} <= set(scalars)
+    assert [e.step for e in events.Scalars('metrics/synthetic-val/psnr')] == [2, 4]
+    assert [e.step for e in events.Scalars('learning_rate')] == [1, 2, 3, 4]
+    assert events.Scalars('learning_rate')[0].value > 0
+    assert images == ['val/synthetic-val/synthetic_0000', 'val/synthetic-val/synthetic_0001']
+    for tag in images:
+        shots = events.Images(tag)
+        assert [s.step for s in shots] == [2, 4]
+        panel = cv2.imdecode(np.frombuffer(shots[0].encoded_image_string, np.uint8), cv2.IMREAD_COLOR)
+        assert panel.shape[:2] == (32 + 18, 4 * 40 + 3 * 4)  # 32×40 val frames: blurry | events | output | sharp

@@ -91,7 +91,7 @@ EARLY_LINE_ITERS = 5
 
 
 class MessageLogger:
-    """Formats and logs the training message line and mirrors the values to TensorBoard.
+    """Formats and logs the training message line and mirrors the values (losses, learning rate) to TensorBoard.
 
     Line format: ``[<name>..][epoch: e, iter: i, lr:(...)] [eta: ..., time (data): t (d)] l_xxx: v ...``.
     A line is due every ``print_freq`` iterations and once after the first :data:`EARLY_LINE_ITERS` iterations of
@@ -139,6 +139,10 @@ class MessageLogger:
         """
         log_vars = dict(log_vars)
         epoch, current_iter, lrs = log_vars.pop('epoch'), log_vars.pop('iter'), log_vars.pop('lrs')
+        if self.use_tb_logger and self.tb_logger is not None and 'debug' not in self.exp_name:
+            for group, lr in enumerate(lrs):
+                self.tb_logger.add_scalar('learning_rate' if len(lrs) == 1 else f'learning_rate/{group}', lr,
+                                          current_iter)
         message = f'[{self.exp_name[:5]}..][epoch:{epoch:3d}, iter:{current_iter:8,d}, lr:('
         message += ','.join(f'{v:.3e}' for v in lrs) + ')] '
         if 'time' in log_vars:
