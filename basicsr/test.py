@@ -1,5 +1,6 @@
 # Modified from https://github.com/XPixelGroup/BasicSR/blob/master/basicsr/test.py (Apache-2.0)
 """Testing entry point: ``python basicsr/test.py -opt options/test/<Dataset>/<name>.yml``."""
+import logging.handlers
 import os.path as osp
 import sys
 
@@ -13,7 +14,7 @@ from basicsr.models import build_model  # noqa: E402
 from basicsr.models.base_model import CheckpointError  # noqa: E402
 from basicsr.models.edi_threshold import write_thresholds_csv  # noqa: E402
 from basicsr.models.validation import write_metrics_csv  # noqa: E402
-from basicsr.utils.logger import get_env_info, get_root_logger  # noqa: E402
+from basicsr.utils.logger import get_root_logger, log_run_header  # noqa: E402
 from basicsr.utils.misc import get_time_str, make_exp_dirs  # noqa: E402
 from basicsr.utils.options import dict2str, parse_options  # noqa: E402
 from basicsr.utils.output_check import check_writable  # noqa: E402
@@ -54,20 +55,27 @@ def test_pipeline(root_path, argv=None):
     torch.backends.cudnn.benchmark = True
     if opt['rank'] == 0:  # before any work: the results folder is made (or an earlier one archived) in its parent
         check_writable(osp.dirname(opt['path']['results_root']), 'the folder of path.results_root')
+    logger = get_root_logger()
+    # Datasets and network (with its checkpoint) are checked before the results folder is made, so a run that
+    # cannot start leaves an earlier results folder where it was; their log lines wait for the log file.
+    early = logging.handlers.MemoryHandler(capacity=10 ** 6, flushLevel=logging.CRITICAL + 1)
+    logger.addHandler(early)
+    try:
+        loaders = []
+        for _, dataset_opt in opt['datasets'].items():
+            test_set = build_dataset(dataset_opt)
+            loaders.append(build_dataloader(test_set, dataset_opt, num_gpu=opt['num_gpu'], dist=opt['dist'],
+                                            sampler=None, seed=opt['manual_seed']))
+            logger.info(f'Number of test images in {dataset_opt["name"]}: {len(test_set)}')
+        model = build_model(opt)
+    finally:
+        logger.removeHandler(early)
     make_exp_dirs(opt)
     log_file = osp.join(opt['path']['log'], f'test_{opt["name"]}_{get_time_str()}.log')
     logger = get_root_logger(log_file=log_file if opt['rank'] == 0 else None)
-    logger.info(get_env_info())
-    logger.info(dict2str(opt))
-
-    loaders = []
-    for _, dataset_opt in opt['datasets'].items():
-        test_set = build_dataset(dataset_opt)
-        loaders.append(build_dataloader(test_set, dataset_opt, num_gpu=opt['num_gpu'], dist=opt['dist'],
-                                        sampler=None, seed=opt['manual_seed']))
-        logger.info(f'Number of test images in {dataset_opt["name"]}: {len(test_set)}')
-
-    model = build_model(opt)
+    log_run_header(logger, dict2str(opt), log_file if opt['rank'] == 0 else None)
+    early.setTarget(next((h for h in logger.handlers if isinstance(h, logging.FileHandler)), None))
+    early.close()  # writes the lines logged above to the log file (rank 0), then drops them
     save_img = (opt.get('val') or {}).get('save_img', False)
     results = {}
     for loader in loaders:

@@ -17,7 +17,7 @@ from basicsr.data.prefetch_dataloader import CPUPrefetcher, CUDAPrefetcher  # no
 from basicsr.models import build_model  # noqa: E402
 from basicsr.models.base_model import CheckpointError, load_checkpoint  # noqa: E402
 from basicsr.utils.dist_util import DEFAULT_TIMEOUT, barrier, peer_failure_message  # noqa: E402
-from basicsr.utils.logger import AvgTimer, MessageLogger, get_env_info, get_root_logger, init_tb_logger  # noqa: E402
+from basicsr.utils.logger import AvgTimer, MessageLogger, get_root_logger, init_tb_logger, log_run_header  # noqa: E402
 from basicsr.utils.misc import (SaveError, check_resume, describe_saved, get_time_str, latest_state,  # noqa: E402
                                 make_exp_dirs, mkdir_and_rename, remove_save_leftovers, set_random_seed)
 from basicsr.utils.options import copy_opt_file, dict2str, parse_options  # noqa: E402
@@ -178,8 +178,7 @@ def _train(opt, args, progress):
 
     log_file = osp.join(opt['path']['log'], f'train_{opt["name"]}_{get_time_str()}.log')
     logger = get_root_logger(log_file=log_file if opt['rank'] == 0 else None)
-    logger.info(get_env_info())
-    logger.info(dict2str(opt))
+    log_run_header(logger, dict2str(opt), log_file if opt['rank'] == 0 else None)
     if leftovers:
         logger.info(f'Removed {len(leftovers)} temporary file(s) of saves killed midway: {", ".join(leftovers)}')
     tb_logger = None
@@ -231,7 +230,7 @@ def _train(opt, args, progress):
             iter_timer.record()
             if current_iter == 1:
                 msg_logger.reset_start_time()
-            if current_iter % opt['logger']['print_freq'] == 0:
+            if msg_logger.due(current_iter):
                 log_vars = {'epoch': epoch, 'iter': current_iter, 'lrs': model.get_current_learning_rate(),
                             'time': iter_timer.get_avg_time(), 'data_time': data_timer.get_avg_time()}
                 log_vars.update(model.get_current_log())

@@ -10,6 +10,9 @@
    with the simulator's true threshold (``EDI_oracle.yml``).
 4. Writes ``results/demo/results.md`` (PSNR / SSIM table) and ``results/demo/panels.png``.
 
+``--quick`` runs under its own names (``datasets/demo_quick``, ``experiments/demo_quick_EFNet``,
+``results/demo_quick*``), so it never touches the full demo's data, weights or results.
+
 Usage: ``python scripts/demo.py`` (about 4-5 minutes on a 2-core CPU); ``--quick`` is a one-minute smoke run.
 """
 import argparse
@@ -161,7 +164,20 @@ def results_table(means):
     return '\n'.join(lines)
 
 
-def panels(data_root, results_root, scores, max_rows=4):
+def run_name(name, quick):
+    """The experiment or results name of a demo step: ``demo_X``, or ``demo_quick_X`` for ``--quick``.
+
+    Args:
+        name (str): Name in the demo's option files, starting with ``demo``.
+        quick (bool): The quick run.
+
+    Returns:
+        str: The name the run uses.
+    """
+    return 'demo_quick' + name[len('demo'):] if quick else name
+
+
+def panels(data_root, results_root, scores, max_rows=4, quick=False):
     """Rows of blurry | events | each method | sharp for the first test images (BGR uint8).
 
     Args:
@@ -169,6 +185,7 @@ def panels(data_root, results_root, scores, max_rows=4):
         results_root (str): Base of ``results/<name>/``.
         scores (dict): Method label → per-image scores.
         max_rows (int): Number of rows. Default: 4.
+        quick (bool): Read the quick run's results (see :func:`run_name`). Default: False.
 
     Returns:
         np.ndarray: The picture.
@@ -186,8 +203,8 @@ def panels(data_root, results_root, scores, max_rows=4):
         image_name = f'{name}/0000'
         tiles, labels = [blurry, events], ['blurry', 'events']
         for label, caption, result_name, _ in METHODS[1:]:
-            tiles.append(cv2.imread(osp.join(results_root, result_name, 'visualization', 'demo-test',
-                                             f'{image_name}.png')))
+            tiles.append(cv2.imread(osp.join(results_root, run_name(result_name, quick), 'visualization',
+                                             'demo-test', f'{image_name}.png')))
             labels.append(f'{caption} {scores[label].get(image_name, {}).get("psnr", float("nan")):.1f}dB')
         rows.append(np.pad(make_panel(tiles + [sharp], labels + ['sharp']), ((0, 4), (0, 0), (0, 0)),
                            constant_values=255))
@@ -203,7 +220,8 @@ def main(argv=None):
         argv (list[str] | None): Arguments instead of ``sys.argv[1:]``. Default: None.
     """
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--quick', action='store_true', help='tiny data and 4 iterations (smoke test)')
+    parser.add_argument('--quick', action='store_true',
+                        help='tiny data and 4 iterations (smoke test), under its own names (demo_quick*)')
     parser.add_argument('--root', default=REPO, help='base of datasets/, experiments/, results/ (default: repo)')
     parser.add_argument('--iters', type=int, default=None, help='training iterations (default 1000; quick 4)')
     parser.add_argument('--seed', type=int, default=0, help='seed of the demo data')
@@ -218,24 +236,28 @@ def main(argv=None):
     make_data(data_root, cfg, args.seed)
     python = sys.executable
     common = [f'path:root={root}']
+    quick = args.quick
     run([python, 'basicsr/train.py', '-opt', 'options/train/Demo/EFNet_demo.yml', '--force_yml', *common,
+         f'name={run_name("demo_EFNet", quick)}',
          f'datasets:train:dataroot={data_root}/train', f'network_g:wf={cfg["wf"]}', f'train:total_iter={cfg["iters"]}',
          f'train:scheduler:T_max={cfg["iters"]}', f'logger:save_checkpoint_freq={max(cfg["iters"] // 3, 1)}',
          f'logger:print_freq={max(min(50, cfg["iters"] // 10), 1)}',
          f'datasets:train:crop_size={min(64, *cfg["train_size"])}'])
-    weights = osp.join(root, 'experiments', 'demo_EFNet', 'models', 'net_g_latest.pth')
+    weights = osp.join(root, 'experiments', run_name('demo_EFNet', quick), 'models', 'net_g_latest.pth')
     scores, means = {}, {}
     for label, _, name, opt_file in METHODS:
         extra = [f'path:pretrain_network_g={weights}', f'network_g:wf={cfg["wf"]}'] if 'EFNet' in name else []
-        run([python, 'basicsr/test.py', '-opt', opt_file, '--force_yml', *common,
+        run([python, 'basicsr/test.py', '-opt', opt_file, '--force_yml', *common, f'name={run_name(name, quick)}',
              f'datasets:test:dataroot={data_root}/test', *extra])
-        scores[label], means[label] = read_scores(osp.join(root, 'results', name, 'demo-test_metrics.csv'))
+        scores[label], means[label] = read_scores(osp.join(root, 'results', run_name(name, quick),
+                                                           'demo-test_metrics.csv'))
 
-    out_dir = osp.join(root, 'results', 'demo')
+    out_dir = osp.join(root, 'results', run_name('demo', quick))
     os.makedirs(out_dir, exist_ok=True)
     table = results_table(means)
     n_test = len(next(iter(scores.values())))
-    thresholds = read_thresholds_csv(osp.join(root, 'results', 'demo_EDI', 'demo-test_thresholds.csv'))
+    thresholds = read_thresholds_csv(osp.join(root, 'results', run_name('demo_EDI', quick),
+                                              'demo-test_thresholds.csv'))
     edi_note = f'EDI\'s estimated thresholds: {summarize_thresholds(list(thresholds.values()))}.'
     report = (f'# Demo results\n\nMean over {n_test} test frames made from scikit-image samples '
               f'({cfg["test_size"][0]}×{cfg["test_size"][1]}, simulated events, threshold {cfg["threshold"]} with a '
@@ -245,12 +267,12 @@ def main(argv=None):
               'not offer.\n\n' + table + '\n')
     with open(osp.join(out_dir, 'results.md'), 'w', encoding='utf-8') as f:
         f.write(report)
-    picture = panels(data_root, osp.join(root, 'results'), scores)
+    picture = panels(data_root, osp.join(root, 'results'), scores, quick=quick)
     cv2.imwrite(osp.join(out_dir, 'panels.png'), picture)
     print('\n' + table + '\n' + edi_note)
     print(f'\nDemo finished in {time.time() - start:.0f} s.\nTable:   {osp.join(out_dir, "results.md")}\n'
           f'Picture: {osp.join(out_dir, "panels.png")}\nPer-image scores and images: {osp.join(root, "results")}/'
-          'demo_*/')
+          f'{run_name("demo", quick)}_*/')
 
 
 if __name__ == '__main__':

@@ -251,3 +251,26 @@ def test_color_conversions():
     np.testing.assert_allclose(rgb2ycbcr_pt(t)[0].permute(1, 2, 0).numpy(), rgb2ycbcr(rgb), atol=1e-6)
     np.testing.assert_allclose(rgb2ycbcr_pt(t, y_only=True)[0, 0].numpy(), rgb2ycbcr(rgb, y_only=True), atol=1e-6)
     assert reorder_image(img[..., 0]).shape == img.shape[:2] + (1, )
+
+
+def test_package_exports_metric_functions_lazily():
+    """``from basicsr.metrics import calculate_psnr`` works, gives the registered function, and the package
+    import alone does not import ``psnr_ssim`` (checked in a fresh interpreter)."""
+    import subprocess
+    import sys
+    code = ('import sys, basicsr.metrics as m\n'
+            'assert "basicsr.metrics.psnr_ssim" not in sys.modules\n'
+            'from basicsr.metrics import (calculate_psnr, calculate_ssim, calculate_ssim_3d, calculate_psnr_pt,\n'
+            '                             calculate_ssim_pt, calculate_ssim_3d_pt)\n'
+            'from basicsr.utils.registry import METRIC_REGISTRY\n'
+            'assert calculate_psnr is METRIC_REGISTRY.get("calculate_psnr")\n'
+            'assert set(m.__all__) <= set(dir(m))\n'
+            'print("ok")\n')
+    out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == 'ok'
+    import basicsr.metrics as metrics
+    with pytest.raises(AttributeError, match='no attribute'):
+        metrics.calculate_nothing  # noqa: B018
+    img, img2 = _structured_pair()
+    assert metrics.calculate_psnr(img, img2, crop_border=0) == calculate_psnr(img, img2, crop_border=0)

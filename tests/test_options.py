@@ -82,6 +82,7 @@ def test_parse_options_debug_and_local_rank(tmp_path):
     assert opt['name'] == 'debug_toy' and opt['manual_seed'] == 7 and not opt['dist']
     assert opt['val']['val_freq'] == 8 and opt['logger']['print_freq'] == 1
     assert opt['logger']['use_tb_logger'] is False
+    assert opt['train']['total_iter'] == 8 and opt['logger']['save_checkpoint_freq'] == 8
     opt, _ = parse_options(str(tmp_path), True, ['-opt', path, '--local_rank=0'])
     assert opt['name'] == 'toy'
 
@@ -93,3 +94,25 @@ def test_builders_do_not_mutate_options():
     assert net_opt == before
     with pytest.raises(KeyError, match='No object named'):
         build_network({'type': 'NoSuchNet'})
+
+
+def test_readme_release_table_matches_the_test_options():
+    """The README's released-weights table gives the publishers' links and the paths the test option files read."""
+    import re
+    from pathlib import Path
+    repo = Path(__file__).resolve().parents[1]
+    readme = (repo / 'README.md').read_text(encoding='utf-8')
+    table = readme.split('### Released weights and data', 1)[1].split('\n\n', 2)[2].split('\n\n', 1)[0]
+    links = set(re.findall(r'\((https://[^)]+)\)', table))
+    eth = 'https://data.vision.ee.ethz.ch/csakarid/shared/EFNet/'
+    assert {eth + f'{name}.zip' for name in ('GOPRO', 'REBlur', 'GOPRO_rawevents', 'REBlur_rawevents')} <= links
+    assert {'https://drive.google.com/file/d/19O-B-K4IODMENQblwHbSqNu0TX0IF-iA/view?usp=sharing',
+            'https://drive.google.com/file/d/1yMGnwfYsxWbVp7r-oc8ls9qnOEDavG3h/view?usp=sharing',
+            'https://drive.google.com/drive/folders/1B0fx2tHtxEjWk7ON1aKLKNDl-Ogjck1e',
+            'https://drive.google.com/drive/folders/1Cyz8ecUnx2xkDzf-KL6FMs2BbSeKZ6V3',
+            'https://drive.google.com/drive/folders/1kHUmemq41GWou8231wEUhJ2Eiq2lJdWA'} <= links
+    for name in ('GoPro/EFNet', 'REBlur/EFNet', 'LowLight/synthetic', 'LowLight/real', 'LowLight/hybrid'):
+        opt = yaml_load(str(repo / 'options' / 'test' / f'{name}.yml'))
+        weights = Path(opt['path']['pretrain_network_g']).name
+        assert weights in table, f'{name}: {weights} missing from the README table'
+        assert opt['datasets']['test']['dataroot'].rstrip('/') + '/' in table, name

@@ -6,6 +6,7 @@ import sys
 import time
 
 import cv2
+import numpy as np
 import pytest
 import torch
 
@@ -162,3 +163,80 @@ def test_yaml_syntax_error_and_missing_file(tmp_path):
     assert proc.returncode == 1 and f'YAML syntax error in {bad} at line' in proc.stderr
     proc = run([sys.executable, str(REPO_ROOT / 'basicsr' / 'test.py'), '-opt', str(tmp_path / 'none.yml')], check=False)
     assert proc.returncode == 1 and 'Option file not found' in proc.stderr
+
+
+def test_debug_run_is_short_and_leaves_a_checkpoint(tmp_path):
+    """``--debug`` on a 1000-iteration recipe stops after 8 iterations with a validation and one checkpoint."""
+    run(train_cmd(tmp_path, 'dbg', ['train:total_iter=1000', 'logger:save_checkpoint_freq=2', 'val:val_freq=1000'],
+                  extra=['--debug']))
+    exp = exp_dir(tmp_path, 'debug_dbg')
+    assert sorted(p.name for p in (exp / 'models').iterdir()) == ['net_g_8.pth', 'net_g_latest.pth']
+    assert sorted(p.name for p in (exp / 'training_states').iterdir()) == ['8.state']
+    assert load_checkpoint(str(exp / 'training_states' / '8.state'))['iter'] == 8
+    log = next(exp.glob('train_debug_dbg_*.log')).read_text()
+    assert 'iters: 8.' in log and 'iter:       8' in log and 'iter:       9' not in log and '# psnr:' in log
+    assert not (tmp_path / 'tb_logger').exists()
+
+
+def test_failed_test_run_keeps_earlier_results(tmp_path):
+    """test.py archives an earlier results folder only once datasets and network are known good."""
+    import yaml
+
+    from basicsr.archs import build_network
+    earlier = tmp_path / 'results' / 'keep'
+    earlier.mkdir(parents=True)
+    (earlier / 'scores.csv').write_text('earlier scores')
+    base = [sys.executable, str(REPO_ROOT / 'basicsr' / 'test.py'), '-opt', str(TEST_OPT), '--force_yml', 'name=keep',
+            f'path:root={tmp_path}', 'network_g:wf=8', 'datasets:test:num_samples=2', 'datasets:test:size=[24, 32]']
+    wrong = tmp_path / 'wrong.pth'
+    atomic_torch_save({'params': {'conv.weight': torch.ones(1)}}, wrong)
+    for ckpt in (tmp_path / 'missing.pth', wrong):
+        proc = run(base + [f'path:pretrain_network_g={ckpt}'], check=False)
+        assert proc.returncode == 1 and 'Testing stopped' in proc.stderr
+        assert [p.name for p in (tmp_path / 'results').iterdir()] == ['keep']
+        assert [p.name for p in earlier.iterdir()] == ['scores.csv']
+
+    net_opt = dict(yaml.safe_load(TEST_OPT.read_text())['network_g'], wf=8)
+    good = tmp_path / 'good.pth'
+    atomic_torch_save({'params': build_network(net_opt).state_dict()}, good)
+    run(base + [f'path:pretrain_network_g={good}'])
+    archived = [p for p in (tmp_path / 'results').iterdir() if p.name.startswith('keep_archived_')]
+    assert len(archived) == 1 and (archived[0] / 'scores.csv').read_text() == 'earlier scores'
+    log = next(earlier.glob('test_keep_*.log')).read_text()
+    assert 'Number of test images in synthetic-test: 2' in log and 'Loaded EFNet weights' in log
+
+
+def test_console_is_quiet_and_shows_an_early_eta(tmp_path):
+    """Options and environment go to the log file only (one console line says where); with ``print_freq`` 100 a
+    first progress line with an ETA still comes after 5 iterations."""
+    proc = run(train_cmd(tmp_path, 'quiet', ['train:total_iter=7', 'logger:print_freq=100',
+                                             'logger:save_checkpoint_freq=100', 'val:val_freq=100']))
+    console = proc.stdout + proc.stderr
+    log_file = next(exp_dir(tmp_path, 'quiet').glob('train_quiet_*.log'))
+    log = log_file.read_text()
+    for dump_line in ('  network_g:[', '    wf: 8', 'Version Information:'):
+        assert dump_line in log and dump_line not in console
+    assert f'Options and environment: {log_file}' in console
+    progress = [line for line in console.splitlines() if 'eta:' in line]
+    assert len(progress) == 1 and 'iter:       5' in progress[0]
+
+
+def test_tensorboard_holds_metrics_learning_rate_and_panels(tmp_path):
+    """A run with TensorBoard writes losses, the learning rate, validation metrics per dataset and at most
+    ``val.tb_images`` validation panels (blurry | events | output | sharp) at each validation."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    run(train_cmd(tmp_path, 'tb', ['train:total_iter=4', 'val:val_freq=2', 'val:tb_images=2',
+                                   'logger:save_checkpoint_freq=100', 'logger:use_tb_logger=true']))
+    events = EventAccumulator(str(tmp_path / 'tb_logger' / 'tb'), size_guidance={'images': 0, 'scalars': 0})
+    events.Reload()
+    scalars, images = events.Tags()['scalars'], events.Tags()['images']
+    assert {'losses/l_pix', 'learning_rate', 'metrics/synthetic-val/psnr', 'metrics/synthetic-val/ssim'} <= set(scalars)
+    assert [e.step for e in events.Scalars('metrics/synthetic-val/psnr')] == [2, 4]
+    assert [e.step for e in events.Scalars('learning_rate')] == [1, 2, 3, 4]
+    assert events.Scalars('learning_rate')[0].value > 0
+    assert images == ['val/synthetic-val/synthetic_0000', 'val/synthetic-val/synthetic_0001']
+    for tag in images:
+        shots = events.Images(tag)
+        assert [s.step for s in shots] == [2, 4]
+        panel = cv2.imdecode(np.frombuffer(shots[0].encoded_image_string, np.uint8), cv2.IMREAD_COLOR)
+        assert panel.shape[:2] == (32 + 18, 4 * 40 + 3 * 4)  # 32×40 val frames: blurry | events | output | sharp

@@ -137,9 +137,10 @@ def _save_path(opt, dataset_name, name, current_iter):
 def run_validation(model, dataloader, current_iter, tb_logger=None, save_img=False):
     """Evaluates ``model`` on a dataset; every rank takes indices ``rank, rank + world, ...``.
 
-    Per-image metric values are gathered on rank 0, which averages, logs, writes TensorBoard scalars and tracks
-    the best value per dataset and metric (``better: higher|lower``). Metrics are skipped for samples without
-    ground truth.
+    Per-image metric values are gathered on rank 0, which averages, logs, writes TensorBoard scalars
+    (``metrics/<dataset>/<metric>``) and tracks the best value per dataset and metric (``better: higher|lower``).
+    Metrics are skipped for samples without ground truth. With a TensorBoard writer, the panels (blurry | events |
+    output | sharp) of the first ``val.tb_images`` samples (default 4) go to ``val/<dataset>/<image>``.
 
     Args:
         model (ImageEventRestorationModel): Model with ``feed_data``/``test``/``get_current_visuals``.
@@ -171,6 +172,7 @@ def run_validation(model, dataloader, current_iter, tb_logger=None, save_img=Fal
     rgb2bgr = val_opt.get('rgb2bgr', True)
     use_image = val_opt.get('use_image', True)
     rank, world = get_dist_info()
+    tb_images = int(val_opt.get('tb_images', 4)) if tb_logger is not None else 0
     if net_name == 'EDI' and rank == 0:
         _log_edi_input(model, dataset_name)
 
@@ -191,6 +193,9 @@ def run_validation(model, dataloader, current_iter, tb_logger=None, save_img=Fal
             imwrite(tensor2img(visuals['result'], rgb2bgr=rgb2bgr), save_path)
             if val_opt.get('save_panels'):
                 imwrite(result_panel(visuals, rgb2bgr), save_path[:-len('.png')] + '_panel.png')
+        if len(records) < tb_images:
+            panel = np.ascontiguousarray(result_panel(visuals, rgb2bgr)[..., ::-1])  # TensorBoard takes RGB
+            tb_logger.add_image(f'val/{dataset_name}/{name}', panel, current_iter, dataformats='HWC')
         records.append((name, _score(visuals, metrics_opt, use_image, rgb2bgr) if 'gt' in visuals else {}))
         pbar.update(world)
         pbar.set_postfix_str(name)

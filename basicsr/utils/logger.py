@@ -30,6 +30,7 @@ def get_root_logger(logger_name='basicsr', log_level=logging.INFO, log_file=None
         logger.propagate = False
         stream = logging.StreamHandler()
         stream.setFormatter(logging.Formatter('%(message)s'))
+        stream.addFilter(lambda record: not getattr(record, 'file_only', False))
         logger.addHandler(stream)
     if rank != 0:
         logger.setLevel(logging.ERROR)
@@ -44,6 +45,19 @@ def get_root_logger(logger_name='basicsr', log_level=logging.INFO, log_file=None
             file_handler.setFormatter(fmt)
             logger.addHandler(file_handler)
     return logger
+
+
+def log_run_header(logger, options_text, log_file):
+    """Writes the environment and the options to the log file only; the console gets one line saying where.
+
+    Args:
+        logger (logging.Logger): The project logger (from :func:`get_root_logger` with ``log_file``).
+        options_text (str): The formatted options (``basicsr.utils.options.dict2str``).
+        log_file (str | None): The log file (None on ranks other than 0, which log errors only).
+    """
+    logger.info(get_env_info(), extra={'file_only': True})
+    logger.info(options_text, extra={'file_only': True})
+    logger.info(f'Options and environment: {log_file}')
 
 
 class AvgTimer:
@@ -73,10 +87,15 @@ class AvgTimer:
         return sum(self.durations) / len(self.durations) if self.durations else 0.0
 
 
+EARLY_LINE_ITERS = 5
+
+
 class MessageLogger:
-    """Formats and logs the training message line and mirrors the values to TensorBoard.
+    """Formats and logs the training message line and mirrors the values (losses, learning rate) to TensorBoard.
 
     Line format: ``[<name>..][epoch: e, iter: i, lr:(...)] [eta: ..., time (data): t (d)] l_xxx: v ...``.
+    A line is due every ``print_freq`` iterations and once after the first :data:`EARLY_LINE_ITERS` iterations of
+    a run, so the first ETA appears within seconds whatever ``print_freq`` is.
 
     Args:
         opt (dict): Options (``name``, ``logger.print_freq``, ``logger.use_tb_logger``, ``train.total_iter``).
@@ -94,6 +113,17 @@ class MessageLogger:
         self.start_time = time.time()
         self.logger = get_root_logger()
 
+    def due(self, current_iter):
+        """Whether iteration ``current_iter`` gets a message line.
+
+        Args:
+            current_iter (int): The iteration just finished.
+
+        Returns:
+            bool: True every ``print_freq`` iterations and after the run's first :data:`EARLY_LINE_ITERS`.
+        """
+        return current_iter % self.interval == 0 or current_iter - self.start_iter + 1 == EARLY_LINE_ITERS
+
     def reset_start_time(self):
         """Restarts the ETA clock (e.g. after the data loaders have started)."""
         self.start_time = time.time()
@@ -109,6 +139,10 @@ class MessageLogger:
         """
         log_vars = dict(log_vars)
         epoch, current_iter, lrs = log_vars.pop('epoch'), log_vars.pop('iter'), log_vars.pop('lrs')
+        if self.use_tb_logger and self.tb_logger is not None and 'debug' not in self.exp_name:
+            for group, lr in enumerate(lrs):
+                self.tb_logger.add_scalar('learning_rate' if len(lrs) == 1 else f'learning_rate/{group}', lr,
+                                          current_iter)
         message = f'[{self.exp_name[:5]}..][epoch:{epoch:3d}, iter:{current_iter:8,d}, lr:('
         message += ','.join(f'{v:.3e}' for v in lrs) + ')] '
         if 'time' in log_vars:

@@ -173,6 +173,27 @@ def _check_name_length(name, base, source):
                           f'use at most {limit - _NAME_OVERHEAD} bytes')
 
 
+DEBUG_ITERS = 8
+
+
+def _apply_debug(opt):
+    """Shortens a training run whose name holds ``debug`` (BasicSR's ``--debug``).
+
+    The run stops after at most :data:`DEBUG_ITERS` iterations, logs every iteration, validates and saves a
+    checkpoint at its end, and writes no TensorBoard or wandb logs.
+
+    Args:
+        opt (dict): Training options; modified in place.
+    """
+    opt['train']['total_iter'] = min(int(opt['train'].get('total_iter', DEBUG_ITERS)), DEBUG_ITERS)
+    opt.setdefault('val', {})
+    if opt['val'] is not None:
+        opt['val']['val_freq'] = DEBUG_ITERS
+    opt['logger'] = opt.get('logger') or {}
+    opt['logger'].update(print_freq=1, save_checkpoint_freq=DEBUG_ITERS, use_tb_logger=False)
+    opt['logger'].pop('wandb', None)
+
+
 def finalize_options(opt, root_path, is_train, source='options'):
     """Validates options and fills in the derived fields (phases, paths, debug settings, seeds).
 
@@ -224,12 +245,7 @@ def finalize_options(opt, root_path, is_train, source='options'):
         path['visualization'] = osp.join(path['experiments_root'], 'visualization')
         path['tb_logger'] = osp.join(base, 'tb_logger', opt['name'])
         if 'debug' in opt['name']:
-            opt.setdefault('val', {})
-            if opt['val'] is not None:
-                opt['val']['val_freq'] = 8
-            opt.setdefault('logger', {})
-            opt['logger'].update(print_freq=1, save_checkpoint_freq=8, use_tb_logger=False)
-            opt['logger'].pop('wandb', None)
+            _apply_debug(opt)
     else:
         res_root = _expand(path.get('results_root')) or osp.join(base, 'results', opt['name'])
         path['results_root'] = osp.abspath(res_root)
@@ -253,7 +269,9 @@ def build_arg_parser(is_train):
     if is_train:
         parser.add_argument('--auto_resume', action='store_true',
                             help='resume from the latest state in the experiment\'s training_states folder')
-    parser.add_argument('--debug', action='store_true', help='prefix the name with debug_ (short intervals)')
+    parser.add_argument('--debug', action='store_true',
+                        help=f'short run: prefix the name with debug_, stop after {DEBUG_ITERS} iterations with '
+                        'validation and a checkpoint, log every iteration, no TensorBoard')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0,
                         help='ignored: LOCAL_RANK from the environment is used')
     parser.add_argument('--force_yml', nargs='+', default=None,
