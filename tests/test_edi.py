@@ -15,6 +15,7 @@ from basicsr.events.edi import (edi_deblur, edi_from_scer, edi_latent, estimatio
                                 search_threshold, trapezoid_weights)
 from basicsr.synthesis.simulator import DVSSimulator
 from basicsr.utils.registry import ARCH_REGISTRY
+from edi_scenes import rectangles
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 H, W, T = 48, 64, 31
@@ -29,21 +30,10 @@ def psnr(img, ref):
     return 10 * np.log10(1 / mse)
 
 
-def rectangles(rng, height, width):
-    """Piecewise-constant scene of random rectangles, intensities in [0.15, 0.95] (above the simulator's linear
-    range, so log intensity is exact)."""
-    img = np.full((height, width, 1), rng.uniform(0.15, 0.95), np.float32)
-    for _ in range(8):
-        y0, x0 = rng.integers(0, height), rng.integers(0, width)
-        h, w = rng.integers(4, height // 2), rng.integers(4, width // 2)
-        img[y0:y0 + h, x0:x0 + w] = rng.uniform(0.15, 0.95)
-    return img
-
-
 def simulate(seed, threshold):
     """Blurry frame (mean of T linear sub-frames), sharp middle sub-frame and noise-free events."""
     rng = np.random.default_rng(seed)
-    scene, shift = rectangles(rng, H, W)[..., 0], rng.uniform(-10, 10, size=2)
+    scene, shift = rectangles(rng, H, W), rng.uniform(-10, 10, size=2)
     sim = DVSSimulator(pos_thres=threshold, neg_thres=threshold, sigma_thres=0, cutoff_hz=0, leak_rate_hz=0,
                        shot_noise_rate_hz=0, shuffle=False)
     sample = event_blur_sample(scene, linear_trajectory(shift, T), rng, exposure=EXPOSURE, simulator=sim)
