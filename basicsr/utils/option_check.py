@@ -1,6 +1,7 @@
 """Options checked against what reads them: unknown keys (typos) at start-up, and constructor arguments of registered
 classes (names and types)."""
 import difflib
+import importlib
 import inspect
 import re
 
@@ -138,30 +139,26 @@ def _constructor_keys(obj, skip=()):
     return {k for k in named if k not in skip}, open_ended
 
 
+# where the classes of each kind of option are registered: (module, name of the registry or table)
+_REGISTRIES = {
+    'arch': ('basicsr.utils.registry', 'ARCH_REGISTRY'),
+    'dataset': ('basicsr.utils.registry', 'DATASET_REGISTRY'),
+    'loss': ('basicsr.utils.registry', 'LOSS_REGISTRY'),
+    'metric': ('basicsr.utils.registry', 'METRIC_REGISTRY'),
+    'optimizer': ('basicsr.models.base_model', 'OPTIMIZERS'),
+    'scheduler': ('basicsr.models.lr_scheduler', 'SCHEDULERS'),
+}
+
+
 def _lookup(kind, name):
     """The class or function registered as ``name`` for ``kind``, or None (an unknown type fails at build time)."""
+    if kind not in _REGISTRIES:
+        return None
+    module, table = _REGISTRIES[kind]
     try:
-        if kind == 'arch':
-            from basicsr.utils.registry import ARCH_REGISTRY
-            return ARCH_REGISTRY.get(name)
-        if kind == 'dataset':
-            from basicsr.utils.registry import DATASET_REGISTRY
-            return DATASET_REGISTRY.get(name)
-        if kind == 'loss':
-            from basicsr.utils.registry import LOSS_REGISTRY
-            return LOSS_REGISTRY.get(name)
-        if kind == 'metric':
-            from basicsr.utils.registry import METRIC_REGISTRY
-            return METRIC_REGISTRY.get(name)
-        if kind == 'optimizer':
-            from basicsr.models.base_model import OPTIMIZERS
-            return OPTIMIZERS.get(name)
-        if kind == 'scheduler':
-            from basicsr.models.lr_scheduler import SCHEDULERS
-            return SCHEDULERS.get(name)
+        return getattr(importlib.import_module(module), table).get(name)
     except (KeyError, TypeError):
         return None
-    return None
 
 
 def _check(mapping, known, where, out, open_ended=False):
