@@ -8,36 +8,16 @@ import numpy as np
 import torch
 from torch import nn
 
-from basicsr.events.edi import (DEFAULT_THRESHOLD, ENERGIES, RAW_ENERGIES, check_threshold, edi_deblur, edi_from_scer,
-                                edi_latent, scer_offsets)
+from basicsr.archs.edi_threshold import (MAX_THRESHOLD, ThresholdChoice, check_plausible_threshold,
+                                         choose_thresholds)
+from basicsr.archs.method_spec import ImageInput, MethodSpec
+from basicsr.events.edi import (DEFAULT_DENOISE, DEFAULT_THRESHOLD, ENERGIES, RAW_ENERGIES, edi_deblur,
+                                edi_from_scer, edi_latent, scer_offsets)
+from basicsr.events.event_input import EventInputSpec
+from basicsr.utils.inference_errors import InferenceError
 from basicsr.utils.registry import ARCH_REGISTRY
 
 __all__ = ['EDI', 'MAX_THRESHOLD', 'check_plausible_threshold']
-
-# A DAVIS contrast threshold is about 0.1-0.5 (log intensity per event); above 2 one event would stand for a
-# brightness ratio of e^2 = 7.4, which no event camera is biased for: such a value is a unit or typing mistake.
-MAX_THRESHOLD = 2.0
-
-
-def check_plausible_threshold(threshold, name='threshold'):
-    """Validates a given contrast threshold: None (estimate it) or a number in ``(0, MAX_THRESHOLD]``.
-
-    Args:
-        threshold (float | None): The threshold.
-        name (str): The option named in the message. Default: ``'threshold'``.
-
-    Returns:
-        float | None: The threshold as float, or None.
-
-    Raises:
-        ValueError: Naming the option, the value and the expected range.
-    """
-    threshold = check_threshold(threshold, name)
-    if threshold is not None and threshold > MAX_THRESHOLD:
-        raise ValueError(f'{name}={threshold} is not a plausible contrast threshold: expected a number in '
-                         f'(0, {MAX_THRESHOLD}] (log intensity per event; DAVIS sensors are about 0.1-0.5)')
-    return threshold
-
 
 @ARCH_REGISTRY.register()
 class EDI(nn.Module):
@@ -83,6 +63,28 @@ class EDI(nn.Module):
 
     io = {'inputs': {'x': 'frame', 'event': 'voxel'}, 'outputs': ['out'], 'result': 'out', 'gt': 'frame_gt'}
     size_multiple = 1
+    checkpoint_keys = ()  # no parameters: inference loads no checkpoint
+    # Event filter inference applies when the user names none (the measured recommendation of basicsr.events.edi).
+    inference_denoise = DEFAULT_DENOISE
+    dataset_notice = ('EDI on {dataset}: the dataset gives the events as a SCER, not raw events, so the exposure '
+                      'integral is approximated with the trapezoid rule over its bin boundaries (basicsr/infer.py '
+                      'integrates raw events exactly)')
+
+    @classmethod
+    def inference_spec(cls, options):
+        """Inference declaration: the raw (un-normalised) 6-channel SCER of the window's events (7 with
+        ``keep_middle``), the frame as read with its own channels; no parameters, so no checkpoint. The SCER is the
+        returned representation; the result itself comes from the raw events (:meth:`deblur_window`).
+
+        Args:
+            options (dict): Complete constructor options (see :func:`basicsr.archs.method_spec.network_options`).
+
+        Returns:
+            MethodSpec: The declaration.
+        """
+        scer = {'type': 'scer', 'num_bins': 6, 'keep_middle': bool(options['keep_middle'])}
+        return MethodSpec(name=cls.__name__, events=EventInputSpec(scer, key='voxel'), images=(ImageInput('frame'), ),
+                          size_multiple=cls.size_multiple)
 
     def __init__(self, threshold=None, c_range=(0.05, 1.0), num_grid=16, num_iters=12, energy=None, power=0.6,
                  min_pixels=16, keep_middle=False, gamma=1.0, eps=1e-6, tile=16):
@@ -224,6 +226,63 @@ class EDI(nn.Module):
         out, _ = edi_deblur(self.linearize(np.asarray(image, np.float64)), x, y, t, p, t_start, t_end,
                             threshold=threshold, eps=self.eps)
         return np.asarray(self.delinearize(out), np.float32)
+
+    def plan_frames(self, names, load_frame, mode='joint', window=0):
+        """Inference hook: the contrast threshold of every frame of a run, chosen before any is deblurred.
+
+        Args:
+            names (list[str]): Frame names in recording order.
+            load_frame (Callable[[int], tuple]): Frame index -> ``(batch, window, t_start, t_end)``: the frame's
+                inputs as declared (``batch['frame']`` float (C, H, W)) and its (denoised) ``EventStream``. Only
+                the frames an estimate uses are loaded.
+            mode (str): ``'joint'`` or ``'per-frame'`` (see :func:`basicsr.archs.edi_threshold.choose_thresholds`).
+                Default: ``'joint'``.
+            window (int): Joint mode: frames per estimate, 0 = all. Default: 0.
+
+        Returns:
+            list[ThresholdChoice]: One record per frame.
+
+        Raises:
+            InferenceError: For a bad mode or window, or a threshold that cannot be used.
+        """
+        def load_sample(k):
+            batch, events, t_start, t_end = load_frame(k)
+            image = self.linearize(batch['frame'].transpose(1, 2, 0))
+            return (image, events.x, events.y, events.t, events.p, t_start, t_end)
+
+        try:
+            return choose_thresholds(names, load_sample, self.threshold, mode, window, self.estimate_options())
+        except ValueError as err:
+            raise InferenceError(f'EDI threshold: {err}') from None
+
+    def deblur_window(self, batch, events, t_start, t_end, record):
+        """Inference hook: one frame from the raw events of its exposure (:meth:`deblur_events`), in place of the
+        SCER forward.
+
+        Args:
+            batch (dict): The frame's inputs as declared: ``frame`` float (C, H, W) in [0, 1].
+            events (EventStream): The (denoised) events of the exposure window.
+            t_start (float): Exposure start (s).
+            t_end (float): Exposure end (s).
+            record (ThresholdChoice): The frame's threshold from :meth:`plan_frames`.
+
+        Returns:
+            np.ndarray: float32 (C, H, W) latent frame, not clamped.
+        """
+        latent = self.deblur_events(batch['frame'].transpose(1, 2, 0), events.x, events.y, events.t, events.p,
+                                    t_start, t_end, record.value)
+        return np.ascontiguousarray(latent.transpose(2, 0, 1))
+
+    def last_records(self):
+        """Validation hook: the threshold used for each sample of the last forward.
+
+        Returns:
+            list[ThresholdChoice] | None: One record per sample; None before the first forward.
+        """
+        if self.last_threshold is None:
+            return None
+        return [ThresholdChoice(float(c), source, reason)
+                for c, source, reason in zip(self.last_threshold, self.last_sources, self.last_reasons)]
 
     def extra_repr(self):
         """Returns the settings shown by ``print(net)``."""

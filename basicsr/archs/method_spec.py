@@ -11,6 +11,27 @@ A registered network class that can deblur recordings declares (all class-level)
 - optionally ``options_from_config(config) -> dict`` (classmethod): options read from a ``config`` stored beside
   the weights, and ``checkpoint_help``: a sentence added to checkpoint-loading errors.
 
+A network keeps the constructor arguments its declaration reads as attributes of the same name (EFNet's
+``ev_chn``), so :func:`spec_of` finds the declaration of a built network. Inference (:mod:`basicsr.deblur`) calls a
+network only as ``net(**inputs)`` through :mod:`basicsr.models.inference`, unless it declares the optional hooks
+of a method that decides per run and works on raw events (EDI):
+
+- ``inference_denoise``: event-filter options (:func:`basicsr.events.denoise.denoise_events`) applied when the user
+  names none;
+- ``plan_frames(names, load_frame, mode, window) -> list[record]``: a decision per frame taken before any frame is
+  deblurred (EDI: its contrast threshold); ``load_frame(k)`` gives ``(batch, events, t_start, t_end)``;
+- ``deblur_window(batch, events, t_start, t_end, record) -> (C, H, W) float array``: the frame from its declared
+  inputs and raw events, in place of the forward;
+- ``last_records() -> list[record] | None``: the records of the last forward, collected by validation;
+- ``dataset_notice``: a line logged once per validated dataset (``{dataset}`` is replaced by its name);
+- ``metrics_notice(metric_types) -> str``: a line logged once per model about its metric options;
+- ``train_defaults``: defaults of ``train`` options its recipes rely on (EFNet: gradient clipping);
+- ``returns_input``: the network is the identity by design (no "output equals input" warning).
+
+A *record* says what the network decided for one frame: ``label()`` (panel caption), ``warning(name)`` (message,
+``''`` when none), and on its class ``file_name``, ``title``, ``summarize(records)`` and
+``write_csv(path, names, records)`` (see :class:`basicsr.archs.edi_threshold.ThresholdChoice`).
+
 :func:`method_spec` and :func:`recognise_checkpoint` look these up through ``ARCH_REGISTRY`` (aliases included),
 so code outside ``basicsr/archs`` never names a particular network.
 """
@@ -21,10 +42,12 @@ from typing import NamedTuple
 import numpy as np
 
 from basicsr.events.event_input import EventInputSpec
+from basicsr.utils.option_check import accepted_arguments
 from basicsr.utils.registry import ARCH_REGISTRY
 
-__all__ = ['ImageInput', 'MethodSpec', 'CheckpointMatch', 'network_options', 'method_spec', 'recognise_checkpoint',
-           'checkpoint_options', 'declaring_networks', 'build_image_inputs', 'check_image_sizes']
+__all__ = ['ImageInput', 'MethodSpec', 'CheckpointMatch', 'network_options', 'method_spec', 'spec_of',
+           'recognise_checkpoint', 'checkpoint_options', 'declaring_networks', 'build_image_inputs',
+           'check_image_sizes']
 
 IMAGE_SOURCES = ('image', 'aps')
 
@@ -139,13 +162,12 @@ def network_options(cls, options=None):
         ValueError: For an option the constructor does not take.
     """
     opts = {k: v for k, v in (options or {}).items() if k != 'type'}
-    params = [p for p in inspect.signature(cls.__init__).parameters.values()
-              if p.name != 'self' and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
-    names = {p.name for p in params}
-    unknown = sorted(set(opts) - names)
+    accepted, _ = accepted_arguments(cls)
+    unknown = sorted(set(opts) - set(accepted))
     if unknown:
-        raise ValueError(f'{cls.__name__} takes no option(s) {unknown}; expected some of {sorted(names)}')
-    return {p.name: opts.get(p.name, p.default) for p in params if p.name in opts or p.default is not p.empty}
+        raise ValueError(f'{cls.__name__} takes no option(s) {unknown}; expected some of {sorted(accepted)}')
+    return {name: opts.get(name, default) for name, default in accepted.items()
+            if name in opts or default is not inspect.Parameter.empty}
 
 
 def method_spec(name, options=None):
@@ -169,6 +191,27 @@ def method_spec(name, options=None):
         raise ValueError(f'network {name!r} ({cls.__name__}) declares no inference_spec; networks usable for '
                          f'inference: {declaring_networks()}')
     return declare(network_options(cls, options))
+
+
+def spec_of(net, name=None):
+    """The inference declaration of a built network, from the constructor arguments it keeps as attributes.
+
+    Args:
+        net (torch.nn.Module): A registered network (an instance), or an object standing in for one that keeps
+            the same attributes.
+        name (str | None): Registered name or alias of the network; None takes the class name of ``net``.
+            Default: None.
+
+    Returns:
+        MethodSpec: Its declaration; arguments it does not keep take the constructor defaults.
+
+    Raises:
+        ValueError: For a network that declares no ``inference_spec``.
+    """
+    cls = ARCH_REGISTRY.get(name or type(net).__name__)
+    accepted, _ = accepted_arguments(cls)
+    kept = {arg: getattr(net, arg) for arg in accepted if arg in vars(net)}
+    return method_spec(cls.__name__, kept)
 
 
 def declaring_networks():
