@@ -12,7 +12,6 @@ import torch  # noqa: E402
 from basicsr.data import build_dataloader, build_dataset  # noqa: E402
 from basicsr.models import build_model  # noqa: E402
 from basicsr.models.base_model import CheckpointError  # noqa: E402
-from basicsr.models.edi_threshold import write_thresholds_csv  # noqa: E402
 from basicsr.models.validation import write_metrics_csv  # noqa: E402
 from basicsr.utils.logger import get_root_logger, log_run_header  # noqa: E402
 from basicsr.utils.misc import get_time_str, make_exp_dirs  # noqa: E402
@@ -41,8 +40,9 @@ def format_table(results):
 def test_pipeline(root_path, argv=None):
     """Evaluates every dataset of a test option file; writes images, a CSV per set and a summary table.
 
-    For EDI, ``<results_root>/<set>_thresholds.csv`` records the contrast threshold of every image (given,
-    per-frame estimate or fallback).
+    A network that records what it decided per image writes the records to ``<results_root>/<set>_<file>`` as the
+    record declares (EDI: ``<set>_thresholds.csv``, the contrast threshold of every image: given, per-frame
+    estimate or fallback).
 
     Args:
         root_path (str): Repository root: default base of ``results/``.
@@ -86,10 +86,12 @@ def test_pipeline(root_path, argv=None):
             csv_path = osp.join(opt['path']['results_root'], f'{name}_metrics.csv')
             write_metrics_csv(model.image_records, csv_path)
             logger.info(f'Per-image scores: {csv_path}')
-        if opt['rank'] == 0 and getattr(model, 'threshold_records', None):
-            csv_path = osp.join(opt['path']['results_root'], f'{name}_thresholds.csv')
-            write_thresholds_csv(csv_path, list(model.threshold_records), list(model.threshold_records.values()))
-            logger.info(f'EDI threshold per image: {csv_path}')
+        decisions = getattr(model, 'decision_records', None)
+        if opt['rank'] == 0 and decisions:
+            kind = type(next(iter(decisions.values())))
+            csv_path = osp.join(opt['path']['results_root'], f'{name}_{kind.file_name}')
+            kind.write_csv(csv_path, list(decisions), list(decisions.values()))
+            logger.info(f'{kind.title} per image: {csv_path}')
     if opt['rank'] == 0:
         logger.info('Results (mean over each set):\n' + format_table(results))
         if save_img:

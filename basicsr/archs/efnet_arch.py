@@ -47,6 +47,23 @@ class EFNet(nn.Module):
           'result': 'out_2', 'gt': 'frame_gt'}
     size_multiple = 4
     checkpoint_keys = ('conv_ev1', 'down_path_ev', 'down_path_1', 'sam12')
+    # EFNet's (HINet's) recipes clip the gradient norm at 0.01 unless the option file says otherwise.
+    train_defaults = {'use_grad_clip': True, 'grad_clip_norm': 0.01}
+
+    @staticmethod
+    def metrics_notice(metric_types):
+        """The notice validation logs about the metric options: EFNet's papers report the 3-D SSIM.
+
+        Args:
+            metric_types (set[str]): The ``type`` of every configured metric.
+
+        Returns:
+            str: The notice, or ``''`` when ``calculate_ssim_3d`` is configured or no SSIM is.
+        """
+        if 'calculate_ssim' in metric_types and 'calculate_ssim_3d' not in metric_types:
+            return ('Notice: calculate_ssim is the standard (2-D) SSIM; the SSIM in EFNet\'s papers is the 3-D '
+                    'variant, calculate_ssim_3d. Add it to val.metrics to compare with published numbers.')
+        return ''
 
     @classmethod
     def inference_spec(cls, options):

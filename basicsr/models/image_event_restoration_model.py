@@ -17,6 +17,8 @@ from basicsr.utils.misc import describe_saved
 from basicsr.utils.registry import MODEL_REGISTRY
 
 DEFAULT_IO = {'inputs': {'x': 'lq'}, 'outputs': ['out'], 'result': 'out', 'gt': 'gt'}
+# Defaults of train options a network may replace with its own ``train_defaults`` (EFNet: clipping at 0.01).
+TRAIN_DEFAULTS = {'use_grad_clip': False, 'grad_clip_norm': 0.01}
 
 
 def network_io(opt, net):
@@ -47,7 +49,8 @@ class ImageEventRestorationModel(BaseModel):
         a missing target means the ground truth of the result; ``target: ~`` (with ``no_target: true``) calls
         ``loss(pred)``. ``train.pixel_opt`` (EFNet/BasicSR) applies one loss to every output against the ground
         truth; ``train.perceptual_opt`` to the result.
-        ``train.use_grad_clip`` (default True, EFNet) with ``train.grad_clip_norm`` (default 0.01).
+        ``train.use_grad_clip`` with ``train.grad_clip_norm`` (default False and 0.01, unless the network declares
+        other defaults in its ``train_defaults``: EFNet clips at 0.01, as its recipes rely on).
         ``train.require_pretrained``: refuse to train without ``path.pretrain_network_g`` (fine-tuning recipes).
         ``val.grids``/``val.crop_size`` (tiled inference), ``val.max_minibatch``, ``val.size_multiple``.
         The dataset option ``use_mask`` decides whether a ``mask`` in the batch is given to the network.
@@ -97,8 +100,9 @@ class ImageEventRestorationModel(BaseModel):
         self.losses = self._build_losses(train_opt)
         if not self.losses:
             raise ValueError('train: no loss configured; set train:losses (or pixel_opt / perceptual_opt)')
-        self.use_grad_clip = train_opt.get('use_grad_clip', True)
-        self.grad_clip_norm = train_opt.get('grad_clip_norm', 0.01)
+        defaults = {**TRAIN_DEFAULTS, **getattr(self.get_bare_model(self.net_g), 'train_defaults', {})}
+        self.use_grad_clip = train_opt.get('use_grad_clip', defaults['use_grad_clip'])
+        self.grad_clip_norm = train_opt.get('grad_clip_norm', defaults['grad_clip_norm'])
         self.setup_optimizers()
         self.setup_schedulers()
 

@@ -1,4 +1,10 @@
-"""Validation and testing sharded over all ranks, with per-image metrics gathered on rank 0."""
+"""Validation and testing sharded over all ranks, with per-image metrics gathered on rank 0.
+
+Nothing here knows a particular network: what a network wants said or recorded, it declares (see
+:mod:`basicsr.archs.method_spec`): a notice about the metric options (``metrics_notice``), a line per dataset
+(``dataset_notice``), a record of what it decided per image (``last_records``, e.g. EDI's threshold, collected into
+``model.decision_records``), and whether it is the identity by design (``returns_input``).
+"""
 import os
 import os.path as osp
 from collections import Counter, OrderedDict
@@ -8,9 +14,7 @@ import torch
 from torch.utils.data import DataLoader, Subset
 from tqdm import tqdm
 
-from basicsr.archs.edi_arch import EDI
 from basicsr.metrics import calculate_metric
-from basicsr.models.edi_threshold import ThresholdChoice, summarize_thresholds
 from basicsr.utils.dist_util import all_gather_objects, get_dist_info
 from basicsr.events import representation_strip
 from basicsr.utils.img_util import imwrite, make_panel, tensor2img
@@ -39,23 +43,25 @@ def _as_hwc(img):
     return img[..., None] if img.ndim == 2 else img
 
 
-def metric_options(metrics_opt, device, net_name, logger, notice=True):
-    """Prepares the metric options of a run: the 3-D SSIM runs on the model's GPU; EFNet users get a notice.
+def metric_options(metrics_opt, device, net, logger, notice=True):
+    """Prepares the metric options of a run: the 3-D SSIM runs on the model's GPU; the network's own notice about
+    the metrics (its ``metrics_notice``, e.g. EFNet's on the 3-D SSIM of its papers) is logged.
 
     Args:
         metrics_opt (dict): ``val.metrics``.
         device (torch.device): The model's device.
-        net_name (str): Class name of the network.
+        net (torch.nn.Module | type): The bare network (or its class).
         logger (logging.Logger): Logger for the notice.
-        notice (bool): Log the SSIM notice (once per model is enough). Default: True.
+        notice (bool): Log the network's notice (once per model is enough). Default: True.
 
     Returns:
         dict: Metric options (a copy when changed).
     """
     types = {m.get('type') for m in metrics_opt.values()}
-    if notice and net_name == 'EFNet' and 'calculate_ssim' in types and 'calculate_ssim_3d' not in types:
-        logger.info('Notice: calculate_ssim is the standard (2-D) SSIM; the SSIM in EFNet\'s papers is the 3-D '
-                    'variant, calculate_ssim_3d. Add it to val.metrics to compare with published numbers.')
+    metrics_notice = getattr(net, 'metrics_notice', None)
+    message = metrics_notice(types) if notice and metrics_notice is not None else ''
+    if message:
+        logger.info(message)
     if device.type != 'cuda':
         return metrics_opt
     return {name: ({**mopt, 'device': device} if mopt.get('type') == 'calculate_ssim_3d' and 'device' not in mopt
@@ -73,33 +79,21 @@ def _score(visuals, metrics_opt, use_image, rgb2bgr):
     return {name: float(calculate_metric({'img': out, 'img2': gt}, mopt)) for name, mopt in metrics_opt.items()}
 
 
-def _edi_threshold(net):
-    """The threshold an EDI network used on the last (single-image) batch; None for other networks."""
-    if not isinstance(net, EDI) or net.last_threshold is None:
-        return None
-    return ThresholdChoice(float(net.last_threshold[0]), net.last_sources[0], net.last_reasons[0])
-
-
-def _check_result(model, visuals, name, net_name, thresholds):
-    """Logs what a user must know about one result: EDI's threshold fallback, an output equal to its input."""
-    choice = _edi_threshold(model.get_bare_model(model.net_g))
-    if choice is not None:
-        thresholds[name] = choice
-        if choice.source == 'fallback':
-            model.logger.warning(f'EDI: no threshold estimate for {name} ({choice.reason}); using the fallback '
-                                 f'threshold {choice.value} (basicsr.events.edi.DEFAULT_THRESHOLD)')
+def _check_result(model, net, visuals, name, decisions):
+    """Logs what a user must know about one result: the network's record of it (e.g. EDI's threshold fallback),
+    an output equal to its input."""
+    last_records = getattr(net, 'last_records', None)
+    records = last_records() if last_records is not None else None
+    if records:
+        decisions[name] = records[0]
+        warning = records[0].warning(name)
+        if warning:
+            model.logger.warning(warning)
     lq = visuals.get('lq')
-    if net_name == 'PassThrough' or lq is None:  # the identity by design (the "blurry input" rows)
+    if getattr(net, 'returns_input', False) or lq is None:  # the identity by design (the "blurry input" rows)
         return
     if lq.shape == visuals['result'].shape and torch.equal(lq, visuals['result']):
-        model.logger.warning(f'{net_name} returned {name} unchanged (the output equals the input)')
-
-
-def _log_edi_input(model, dataset_name):
-    """Says that EDI on a dataset integrates the events approximately, from the SCER."""
-    model.logger.info(f'EDI on {dataset_name}: the dataset gives the events as a SCER, not raw events, so the '
-                      'exposure integral is approximated with the trapezoid rule over its bin boundaries '
-                      '(basicsr/infer.py integrates raw events exactly)')
+        model.logger.warning(f'{type(net).__name__} returned {name} unchanged (the output equals the input)')
 
 
 def result_panel(visuals, rgb2bgr):
@@ -149,8 +143,9 @@ def run_validation(model, dataloader, current_iter, tb_logger=None, save_img=Fal
         tb_logger (SummaryWriter | None): TensorBoard writer. Default: None.
         save_img (bool): Save result images. Default: False.
 
-    For EDI, each image's contrast threshold is logged when it is a fallback, summarised for the set and left in
-    ``model.threshold_records`` (name → :class:`~basicsr.models.edi_threshold.ThresholdChoice`).
+    A network that records what it decided per image (``last_records``, e.g. EDI's contrast threshold) has each
+    record's warning logged, the records summarised for the set and left in ``model.decision_records``
+    (``OrderedDict`` name → record; empty for other networks).
 
     Returns:
         dict: ``{metric: mean}`` on rank 0 (empty on other ranks or without metrics). The per-image values are
@@ -165,29 +160,29 @@ def run_validation(model, dataloader, current_iter, tb_logger=None, save_img=Fal
     dataset_opt = getattr(dataset, 'opt', {}) or {}
     dataset_name = dataset_opt.get('name', 'dataset')
     use_mask = bool(dataset_opt.get('use_mask', False))
-    net_name = model.get_bare_model(model.net_g).__class__.__name__
-    metrics_opt = metric_options(val_opt.get('metrics') or {}, model.device, net_name, model.logger,
-                                 notice=not getattr(model, 'ssim_notice_given', False))
-    model.ssim_notice_given = True
+    net = model.get_bare_model(model.net_g)
+    metrics_opt = metric_options(val_opt.get('metrics') or {}, model.device, net, model.logger,
+                                 notice=not getattr(model, 'metrics_notice_given', False))
+    model.metrics_notice_given = True
     rgb2bgr = val_opt.get('rgb2bgr', True)
     use_image = val_opt.get('use_image', True)
     rank, world = get_dist_info()
     tb_images = int(val_opt.get('tb_images', 4)) if tb_logger is not None else 0
-    if net_name == 'EDI' and rank == 0:
-        _log_edi_input(model, dataset_name)
+    if getattr(net, 'dataset_notice', None) and rank == 0:
+        model.logger.info(net.dataset_notice.format(dataset=dataset_name))
 
     indices = list(range(rank, len(dataset), world))
     loader = DataLoader(Subset(dataset, indices), batch_size=1, shuffle=False, num_workers=dataloader.num_workers,
                         collate_fn=dataloader.collate_fn, worker_init_fn=dataloader.worker_init_fn)
     pbar = tqdm(total=len(dataset), unit='image', desc=f'{dataset_name}', disable=rank != 0
                 or not val_opt.get('pbar', True), dynamic_ncols=True)
-    records, thresholds = [], OrderedDict()
+    records, decisions = [], OrderedDict()
     for index, data in zip(indices, loader):
         model.feed_data(data, use_mask=use_mask)
         model.test()
         visuals = model.get_current_visuals()
         name = image_name(data, index)
-        _check_result(model, visuals, name, net_name, thresholds)
+        _check_result(model, net, visuals, name, decisions)
         if save_img:
             save_path = _save_path(opt, dataset_name, name, current_iter)
             imwrite(tensor2img(visuals['result'], rgb2bgr=rgb2bgr), save_path)
@@ -201,13 +196,13 @@ def run_validation(model, dataloader, current_iter, tb_logger=None, save_img=Fal
         pbar.set_postfix_str(name)
     pbar.close()
 
-    gathered, merged_thresholds = [], OrderedDict()
-    for part, part_thresholds in all_gather_objects((records, thresholds)):
+    gathered, merged_decisions = [], OrderedDict()
+    for part, part_decisions in all_gather_objects((records, decisions)):
         gathered.extend(part)
-        merged_thresholds.update(part_thresholds)
+        merged_decisions.update(part_decisions)
     merged = OrderedDict(sorted(gathered, key=lambda item: item[0]))
     model.image_records = merged
-    model.threshold_records = OrderedDict(sorted(merged_thresholds.items()))
+    model.decision_records = OrderedDict(sorted(merged_decisions.items()))
     if rank != 0:
         return {}
     if len(merged) != len(gathered):
@@ -215,9 +210,9 @@ def run_validation(model, dataloader, current_iter, tb_logger=None, save_img=Fal
         raise ValueError(f'dataset {dataset_name!r}: {len(gathered) - len(merged)} samples share a name with another '
                          f'({repeated[:5]}), so their scores and images would collapse; the dataset must give each '
                          'sample a distinct image_name')
-    if model.threshold_records:
-        model.logger.info(f'EDI thresholds on {dataset_name}: '
-                          f'{summarize_thresholds(list(model.threshold_records.values()))}')
+    if model.decision_records:
+        kind = type(next(iter(model.decision_records.values())))
+        model.logger.info(f'{kind.title} on {dataset_name}: {kind.summarize(list(model.decision_records.values()))}')
     means = {}
     for metric in metrics_opt:
         values = [rec[metric] for rec in merged.values() if metric in rec]
