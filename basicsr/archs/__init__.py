@@ -1,7 +1,9 @@
 """Registered networks (``*_arch.py``), :func:`build_network` and the inference declarations of the networks.
 
 A network class declares what inference needs (event representation, image inputs, size multiple, checkpoint
-keys) beside its ``io``; :mod:`basicsr.archs.method_spec` holds the declaration types and the generic look-ups.
+keys) beside its ``io``; :mod:`basicsr.archs.method_spec` holds the declaration types, the generic look-ups and the
+optional hooks a method may declare (EDI's per-run threshold choice lives in :mod:`basicsr.archs.edi_threshold`).
+A method is an arch: its event maths may stay a module of :mod:`basicsr.events` it imports (EDI's does).
 """
 import copy
 

@@ -1,5 +1,9 @@
 """Event maths: the canonical stream, readers/writers, representations, augmentation and pictures.
 
+Also a method's event input (:mod:`basicsr.events.event_input`: which registered representation, built from a
+window's events) and a recording's frames with their exposure windows (:mod:`basicsr.events.recording`, read by
+inference).
+
 This package is the single home of event computations; datasets, scripts and tests import from here. Importing it
 loads numpy only (h5py and the optional ``aedat`` package are imported by the readers that need them).
 ``basicsr.events.edi`` (torch) is used by its full name. Data synthesis (camera motion, blur, the DVS simulator,

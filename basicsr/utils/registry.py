@@ -96,6 +96,20 @@ class Registry:
         self._do_register(name or obj.__name__, obj, suffix)
         return obj
 
+    def unregister(self, name):
+        """Removes ``name`` (for tests and interactive sessions that register a class for a while).
+
+        Args:
+            name (str): Registered key.
+
+        Raises:
+            KeyError: For a name that is not registered.
+        """
+        if name not in self._obj_map:
+            raise KeyError(f"No object named '{name}' found in '{self._name}' registry!")
+        del self._obj_map[name]
+        del self._module_of[name]
+
     def get(self, name):
         """Returns the object registered as ``name``.
 
