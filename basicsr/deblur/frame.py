@@ -102,7 +102,8 @@ def run_network(net, inputs, multiple, tile=None):
 def _device_of(net, device):
     if device is not None:
         return torch.device(device)
-    param = next(net.parameters(), None)
+    parameters = getattr(net, 'parameters', None)  # a stand-in for the network may have none
+    param = next(parameters(), None) if parameters is not None else None
     return param.device if param is not None else torch.device('cpu')
 
 
