@@ -3,10 +3,10 @@
 1. Makes a small event-deblurring set from the sample images that ship with scikit-image: random crops move along
    random camera arcs, the project's DVS simulator turns the sub-frames into events, the blurry frame is their mean
    and the ground truth the middle sub-frame; written in EFNet's processed h5 layout to ``datasets/demo/`` (a second
-   run reuses it). The samples of one source image are the frames of one recording (frame k exposed during
-   ``[k * 0.04, k * 0.04 + 0.01]`` s), and each test source is also written as a raw-event recording in the
-   event_utils layout, ``datasets/demo/recording/<source>.h5``: the same blurry and sharp frames with their exposure
-   windows and the very events the test set's SCER was computed from, ready for ``basicsr/infer.py --events``.
+   run reuses it). Each test source is also written as a raw-event recording in the event_utils layout,
+   ``datasets/demo/recording/<source>.h5``: its samples are the frames of one recording (frame k exposed during
+   ``[k * 0.04, k * 0.04 + 0.01]`` s), with their exposure windows and the very events the test set's SCER was
+   computed from, ready for ``basicsr/infer.py --events``.
 2. Trains a small EFNet through ``basicsr/train.py`` with ``options/train/Demo/EFNet_demo.yml``.
 3. Evaluates the blurry input, EDI and the trained EFNet through ``basicsr/test.py``. EDI runs twice: with its
    threshold estimated per frame, as a user gets it (``options/test/Demo/EDI.yml``), and, labelled as the oracle,
@@ -56,8 +56,9 @@ METHODS = [('Blurry input', 'blurry', 'demo_Blurry', 'options/test/Demo/Blurry.y
            ('EDI (oracle: the simulator\'s threshold)', 'EDI oracle', 'demo_EDI_oracle',
             'options/test/Demo/EDI_oracle.yml'),
            ('EFNet (trained here)', 'EFNet', 'demo_EFNet', 'options/test/Demo/EFNet.yml')]
-# The samples of one source are the frames of one recording: frame k is exposed during
-# [k * FRAME_PERIOD, k * FRAME_PERIOD + EXPOSURE] s (a 25 fps camera with a 10 ms exposure).
+# The samples of a recorded (test) source are the frames of one recording: frame k is exposed during
+# [k * FRAME_PERIOD, k * FRAME_PERIOD + EXPOSURE] s (a 25 fps camera with a 10 ms exposure). Training samples are
+# exposed during [0, EXPOSURE] s each (the SCER only sees times relative to its window).
 FRAME_PERIOD, EXPOSURE = 0.04, 0.01
 
 
@@ -101,8 +102,9 @@ def make_sequence(name, split, cfg, seed, out_path, recording_path=None):
         seed (int): Base seed.
         out_path (str): Output h5 path.
         recording_path (str | None): Also write the sequence as an event_utils raw h5 recording here: the same
-            blurry frames (``images``) and sharp frames (``sharp_images``) with their exposure windows, and the
-            events the SCER was computed from. Default: None.
+            blurry frames (``images``) and sharp frames (``sharp_images``) with their exposure windows (frame k
+            during ``[k * FRAME_PERIOD, k * FRAME_PERIOD + EXPOSURE]``), and the events the SCER was computed from.
+            Default: None.
     """
     img = source_image(name)
     size = cfg[f'{split}_size']
@@ -113,7 +115,7 @@ def make_sequence(name, split, cfg, seed, out_path, recording_path=None):
         traj = arc_trajectory(rng, rng.uniform(*cfg['blur_length']), cfg['subframes'])
         sim = DVSSimulator(pos_thres=cfg['threshold'], neg_thres=cfg['threshold'], sigma_thres=cfg['sigma_threshold'],
                            cutoff_hz=0, leak_rate_hz=0, shot_noise_rate_hz=0)
-        t0 = k * FRAME_PERIOD
+        t0 = k * FRAME_PERIOD if recording_path is not None else 0.0
         sample = event_blur_sample(sharp, traj, rng, exposure=(t0, t0 + EXPOSURE), simulator=sim)
         ev = sample['events']
         voxel = scer(ev.x, ev.y, ev.t, ev.p, cfg['num_bins'], size[0], size[1])
