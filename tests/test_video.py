@@ -128,6 +128,7 @@ def test_event_video_from_event_files(tmp_path):
     assert len(frames) == len(windows)
     w0, w1, ev = windows[3]
     np.testing.assert_array_equal(frames[3][18:], event_frame(ev.x, ev.y, ev.p, 30, 40)[:, :, ::-1])
+    assert frames[3][:18].min() < 128 and not np.array_equal(frames[0][:18], frames[3][:18])  # captioned per window
     for ext in ('h5', 'txt'):
         events = tmp_path / f'bar.{ext}'
         (write_event_h5 if ext == 'h5' else write_text_events)(events, stream)

@@ -149,7 +149,8 @@ def flow_wheel(size=128):
 
 def event_video_frames(windows):
     """Pictures of consecutive event windows (see :func:`basicsr.events.windows.slice_windows`), each captioned
-    with its time span and event count.
+    with its start, in seconds from the start of the first window (recordings often count from 1970), and its
+    event count.
 
     Args:
         windows (Iterable[tuple[float, float, EventStream]]): ``(w0, w1, events)`` windows.
@@ -159,9 +160,11 @@ def event_video_frames(windows):
     """
     from basicsr.utils.img_util import make_panel
 
-    for w0, w1, ev in windows:
+    origin = None
+    for w0, _, ev in windows:
+        origin = w0 if origin is None else origin
         picture = event_frame(ev.x, ev.y, ev.p, ev.height, ev.width)[:, :, ::-1]
-        yield make_panel([picture], [f'{w0:.3f}-{w1:.3f} s  {len(ev)} events'])
+        yield make_panel([picture], [f'{w0 - origin:.3f} s  {len(ev)} events'])
 
 
 def write_event_video(events_path, video_path, duration=0.033, fps=None, t_start=None, t_end=None, **read_kwargs):
