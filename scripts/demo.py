@@ -3,14 +3,17 @@
 1. Makes a small event-deblurring set from the sample images that ship with scikit-image: random crops move along
    random camera arcs, the project's DVS simulator turns the sub-frames into events, the blurry frame is their mean
    and the ground truth the middle sub-frame; written in EFNet's processed h5 layout to ``datasets/demo/`` (a second
-   run reuses it).
+   run reuses it). Each test source is also written as a raw-event recording in the event_utils layout,
+   ``datasets/demo/recording/<source>.h5``: its samples are the frames of one recording (frame k exposed during
+   ``[k * 0.04, k * 0.04 + 0.01]`` s), with their exposure windows and the very events the test set's SCER was
+   computed from, ready for ``basicsr/infer.py --events``.
 2. Trains a small EFNet through ``basicsr/train.py`` with ``options/train/Demo/EFNet_demo.yml``.
 3. Evaluates the blurry input, EDI and the trained EFNet through ``basicsr/test.py``. EDI runs twice: with its
    threshold estimated per frame, as a user gets it (``options/test/Demo/EDI.yml``), and, labelled as the oracle,
    with the simulator's true threshold (``EDI_oracle.yml``).
 4. Writes ``results/demo/results.md`` (PSNR / SSIM table) and ``results/demo/panels.png``.
 
-``--quick`` runs under its own names (``datasets/demo_quick``, ``experiments/demo_quick_EFNet``,
+``--quick`` runs under its own names (``datasets/demo_quick`` with its ``recording/``, ``experiments/demo_quick_EFNet``,
 ``results/demo_quick*``), so it never touches the full demo's data, weights or results.
 
 Usage: ``python scripts/demo.py`` (about 4-5 minutes on a 2-core CPU); ``--quick`` is a one-minute smoke run.
@@ -31,7 +34,8 @@ from tqdm import tqdm
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, REPO)
 
-from basicsr.events import efnet_frame, event_frame, event_mask, scer, write_efnet_h5  # noqa: E402
+from basicsr.events import (Frame, concatenate_streams, efnet_frame, event_frame, event_mask, scer,  # noqa: E402
+                             write_efnet_h5, write_event_h5)
 from basicsr.models.edi_threshold import read_thresholds_csv, summarize_thresholds  # noqa: E402
 from basicsr.synthesis import DVSSimulator  # noqa: E402
 from basicsr.synthesis.blur_synthesis import arc_trajectory, event_blur_sample  # noqa: E402
@@ -52,6 +56,10 @@ METHODS = [('Blurry input', 'blurry', 'demo_Blurry', 'options/test/Demo/Blurry.y
            ('EDI (oracle: the simulator\'s threshold)', 'EDI oracle', 'demo_EDI_oracle',
             'options/test/Demo/EDI_oracle.yml'),
            ('EFNet (trained here)', 'EFNet', 'demo_EFNet', 'options/test/Demo/EFNet.yml')]
+# The samples of a recorded (test) source are the frames of one recording: frame k is exposed during
+# [k * FRAME_PERIOD, k * FRAME_PERIOD + EXPOSURE] s (a 25 fps camera with a 10 ms exposure). Training samples are
+# exposed during [0, EXPOSURE] s each (the SCER only sees times relative to its window).
+FRAME_PERIOD, EXPOSURE = 0.04, 0.01
 
 
 def source_image(name):
@@ -84,7 +92,7 @@ def random_crop(img, size, rng):
     return resized[y0:y0 + h, x0:x0 + w]
 
 
-def make_sequence(name, split, cfg, seed, out_path):
+def make_sequence(name, split, cfg, seed, out_path, recording_path=None):
     """Writes one EFNet h5 file (one "sequence") of blurry/sharp/SCER/mask samples cut from one source image.
 
     Args:
@@ -93,28 +101,42 @@ def make_sequence(name, split, cfg, seed, out_path):
         cfg (dict): Demo settings.
         seed (int): Base seed.
         out_path (str): Output h5 path.
+        recording_path (str | None): Also write the sequence as an event_utils raw h5 recording here: the same
+            blurry frames (``images``) and sharp frames (``sharp_images``) with their exposure windows (frame k
+            during ``[k * FRAME_PERIOD, k * FRAME_PERIOD + EXPOSURE]``), and the events the SCER was computed from.
+            Default: None.
     """
     img = source_image(name)
     size = cfg[f'{split}_size']
-    frames, sharps, voxels, masks = [], [], [], []
+    frames, sharps, voxels, masks, streams, recorded, recorded_sharp = [], [], [], [], [], [], []
     for k in range(cfg[f'{split}_per_source']):
         rng = np.random.default_rng([seed, SOURCES[split].index(name), k, split == 'test'])
         sharp = random_crop(img, size, rng)
         traj = arc_trajectory(rng, rng.uniform(*cfg['blur_length']), cfg['subframes'])
         sim = DVSSimulator(pos_thres=cfg['threshold'], neg_thres=cfg['threshold'], sigma_thres=cfg['sigma_threshold'],
                            cutoff_hz=0, leak_rate_hz=0, shot_noise_rate_hz=0)
-        sample = event_blur_sample(sharp, traj, rng, simulator=sim)
+        t0 = k * FRAME_PERIOD if recording_path is not None else 0.0
+        sample = event_blur_sample(sharp, traj, rng, exposure=(t0, t0 + EXPOSURE), simulator=sim)
         ev = sample['events']
         voxel = scer(ev.x, ev.y, ev.t, ev.p, cfg['num_bins'], size[0], size[1])
-        frames.append(efnet_frame(np.round(np.clip(sample['blur'], 0, 1) * 255).astype(np.uint8)))
-        sharps.append(efnet_frame(np.round(np.clip(sample['sharp'], 0, 1) * 255).astype(np.uint8)))
+        blur8, sharp8 = (np.round(np.clip(sample[key], 0, 1) * 255).astype(np.uint8) for key in ('blur', 'sharp'))
+        frames.append(efnet_frame(blur8))
+        sharps.append(efnet_frame(sharp8))
         voxels.append(voxel)
         masks.append(event_mask(voxel))
+        streams.append(ev)
+        start, end = sample['exposure']
+        recorded.append(Frame(blur8, (start + end) / 2, start, end))
+        recorded_sharp.append(Frame(sharp8, (start + end) / 2, start, end))
     write_efnet_h5(out_path, frames, sharps, voxels, masks, tuple(size))
+    if recording_path is not None:
+        write_event_h5(recording_path, concatenate_streams(streams), recorded, recorded_sharp,
+                       source=f'scripts/demo.py: {split} source {name}')
 
 
 def make_data(data_root, cfg, seed):
-    """Makes (or reuses) ``<data_root>/{train,test}/<source>.h5``.
+    """Makes (or reuses) ``<data_root>/{train,test}/<source>.h5`` and the recordings ``<data_root>/recording/<test
+    source>.h5`` (see :func:`make_sequence`).
 
     Args:
         data_root (str): Output folder, e.g. ``datasets/demo``.
@@ -124,16 +146,18 @@ def make_data(data_root, cfg, seed):
     manifest_path = osp.join(data_root, 'manifest.json')
     wanted = {'seed': seed, 'settings': {k: cfg[k] for k in sorted(cfg) if k not in ('iters', 'wf')}}
     paths = {split: [osp.join(data_root, split, f'{name}.h5') for name in SOURCES[split]] for split in SOURCES}
+    paths['recording'] = [osp.join(data_root, 'recording', f'{name}.h5') for name in SOURCES['test']]
     if osp.isfile(manifest_path) and all(osp.isfile(p) for ps in paths.values() for p in ps):
         with open(manifest_path, encoding='utf-8') as f:
             if json.load(f) == wanted:
                 print(f'Reusing the demo data in {data_root}', flush=True)
                 return
-    jobs = [(name, split, paths[split][i]) for split in SOURCES for i, name in enumerate(SOURCES[split])]
-    for split in SOURCES:
-        os.makedirs(osp.join(data_root, split), exist_ok=True)
-    for name, split, path in tqdm(jobs, desc='Making demo data', unit='sequence'):
-        make_sequence(name, split, cfg, seed, path)
+    jobs = [(name, split, paths[split][i], paths['recording'][i] if split == 'test' else None)
+            for split in SOURCES for i, name in enumerate(SOURCES[split])]
+    for folder in paths:
+        os.makedirs(osp.join(data_root, folder), exist_ok=True)
+    for name, split, path, recording_path in tqdm(jobs, desc='Making demo data', unit='sequence'):
+        make_sequence(name, split, cfg, seed, path, recording_path)
     tmp = f'{manifest_path}.tmp'
     with open(tmp, 'w', encoding='utf-8') as f:
         json.dump(wanted, f, indent=1)
@@ -272,7 +296,8 @@ def main(argv=None):
     print('\n' + table + '\n' + edi_note)
     print(f'\nDemo finished in {time.time() - start:.0f} s.\nTable:   {osp.join(out_dir, "results.md")}\n'
           f'Picture: {osp.join(out_dir, "panels.png")}\nPer-image scores and images: {osp.join(root, "results")}/'
-          f'{run_name("demo", quick)}_*/')
+          f'{run_name("demo", quick)}_*/\nRaw-event recordings of the test scenes (for basicsr/infer.py --events): '
+          f'{osp.join(data_root, "recording")}/\nTrained EFNet: {weights}')
 
 
 if __name__ == '__main__':

@@ -45,6 +45,9 @@ def test_quick_demo_end_to_end(tmp_path, capsys):
     panels = cv2.imread(str(tmp_path / 'results' / 'demo_quick' / 'panels.png'))
     assert panels is not None and panels.shape[0] > 40 * 4
     assert 'Picture:' in proc.stdout and 'Table:' in proc.stdout
+    recordings = tmp_path / 'datasets' / 'demo_quick' / 'recording'  # for infer.py: tests/test_demo_recording.py
+    assert sorted(p.name for p in recordings.iterdir()) == sorted(f'{name}.h5' for name in demo.SOURCES['test'])
+    assert f'{recordings}/' in proc.stdout
     assert {path: path.read_text() for path in earlier} == earlier
     assert sorted(p.name for p in (tmp_path / 'results').iterdir()) == [
         'demo', 'demo_EFNet', 'demo_quick', 'demo_quick_Blurry', 'demo_quick_EDI', 'demo_quick_EDI_oracle',

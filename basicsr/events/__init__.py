@@ -14,7 +14,7 @@ DeprecationWarning.
 import importlib
 import warnings
 
-from basicsr.events.aedat_io import read_aedat4
+from basicsr.events.aedat_io import iter_aedat4_events, read_aedat4
 from basicsr.events.augment import (add_hot_pixel_events, add_hot_pixels, add_voxel_noise, augment_events,
                                     hflip_events, hflip_rep, reverse_time_events, reverse_time_rep, rot90_events,
                                     rot90_rep, vflip_events, vflip_rep)
@@ -32,7 +32,9 @@ from basicsr.events.representations import (check_num_bins, event_mask, normaliz
 from basicsr.events.stream import (EventFormatError, EventStream, Frame, check_timestamps, concatenate_streams,
                                    to_canonical, validate_events)
 from basicsr.events.text_io import read_npy_events, read_text_events, write_npy_events, write_text_events
-from basicsr.events.visualize import event_frame, flow_to_color, flow_wheel, representation_strip
+from basicsr.events.visualize import (event_frame, event_video_frames, flow_to_color, flow_wheel, representation_strip,
+                                      write_event_video)
+from basicsr.events.windows import iter_event_chunks, iter_event_windows, slice_windows
 
 __all__ = [
     'EFNetH5Writer', 'efnet_frame', 'efnet_mask', 'write_efnet_h5',
@@ -44,7 +46,8 @@ __all__ = [
     'EVENT_FILE_FORMATS', 'H5EventReader', 'read_h5_events', 'write_event_h5', 'read_text_events',
     'write_text_events', 'read_npy_events', 'write_npy_events', 'HIGHREV_SIZE', 'highrev_chunk_paths',
     'read_highrev_chunk', 'read_highrev_events', 'write_highrev_chunk', 'read_voxel_npz', 'write_voxel_npz',
-    'read_aedat4', 'hflip_events',
+    'read_aedat4', 'iter_aedat4_events', 'iter_event_chunks', 'slice_windows', 'iter_event_windows',
+    'event_video_frames', 'write_event_video', 'hflip_events',
     'vflip_events', 'rot90_events', 'reverse_time_events', 'hflip_rep', 'vflip_rep', 'rot90_rep', 'reverse_time_rep',
     'add_hot_pixels', 'add_voxel_noise', 'add_hot_pixel_events', 'augment_events', 'event_frame',
     'representation_strip', 'flow_to_color', 'flow_wheel', 'background_activity_mask', 'hot_pixel_mask',

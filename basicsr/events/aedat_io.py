@@ -10,7 +10,7 @@ import numpy as np
 
 from basicsr.events.stream import EventFormatError, EventStream, Frame
 
-__all__ = ['read_aedat4']
+__all__ = ['read_aedat4', 'iter_aedat4_events']
 
 
 def _import_aedat():
@@ -48,8 +48,60 @@ def read_aedat4(path, event_stream_id=None, frame_stream_id=None, read_frames=Tr
         ImportError: When ``aedat`` is not installed (message names ``pip install aedat``).
         EventFormatError: For a file without an event stream or with unexpected packets.
     """
-    aedat = _import_aedat()
     path = os.fspath(path)
+    decoder, frame_streams, event_stream_id, (height, width) = _open_decoder(path, event_stream_id)
+    if frame_stream_id is None and frame_streams:
+        frame_stream_id = sorted(frame_streams)[0]
+    chunks, frames = [], []
+    for packet in decoder:
+        sid = packet.get('stream_id')
+        if 'events' in packet and sid == event_stream_id:
+            chunks.append(packet['events'])
+        elif 'frame' in packet and read_frames and sid == frame_stream_id:
+            frames.append(_to_frame(packet['frame'], path))
+    del decoder
+    if chunks:
+        stream = _to_stream(np.concatenate(chunks), height, width, path, sort)
+    else:
+        stream = EventStream.empty(height, width)
+    return stream, frames
+
+
+def iter_aedat4_events(path, event_stream_id=None):
+    """Yields the events of an AEDAT4 file packet by packet, never holding more than one packet (for long
+    event-only recordings).
+
+    Args:
+        path (str | os.PathLike): The ``.aedat4`` file.
+        event_stream_id (int | None): Event stream to read; None takes the only/first one. Default: None.
+
+    Yields:
+        EventStream: The events of one packet, validated; times in seconds.
+
+    Raises:
+        ImportError: When ``aedat`` is not installed.
+        EventFormatError: For a file without an event stream, bad packets, or a packet that starts before the
+            previous one ends (read such a file whole with ``read_aedat4(path, sort=True)``).
+    """
+    path = os.fspath(path)
+    decoder, _, event_stream_id, (height, width) = _open_decoder(path, event_stream_id)
+    last = None
+    for packet in decoder:
+        if 'events' not in packet or packet.get('stream_id') != event_stream_id:
+            continue
+        stream = _to_stream(packet['events'], height, width, path, sort=False)
+        if len(stream) == 0:
+            continue
+        if last is not None and stream.t[0] < last:
+            raise EventFormatError(f'{path}: an event packet starts at {stream.t[0]} s, before the previous one ends '
+                                   f'({last} s); read the file whole with read_aedat4(path, sort=True).')
+        last = float(stream.t[-1])
+        yield stream
+
+
+def _open_decoder(path, event_stream_id):
+    """The decoder, frame streams, chosen event stream id and its sensor (H, W) of an AEDAT4 file."""
+    aedat = _import_aedat()
     if not os.path.isfile(path):
         raise FileNotFoundError(f'{path}: no such AEDAT4 file.')
     try:
@@ -64,29 +116,18 @@ def read_aedat4(path, event_stream_id=None, frame_stream_id=None, read_frames=Tr
     elif event_stream_id not in event_streams:
         raise EventFormatError(f'{path}: event_stream_id {event_stream_id} is not an event stream (found '
                                f'{sorted(event_streams)}).')
-    if frame_stream_id is None and frame_streams:
-        frame_stream_id = sorted(frame_streams)[0]
     info = event_streams[event_stream_id]
-    height, width = int(info['height']), int(info['width'])
-    chunks, frames = [], []
-    for packet in decoder:
-        sid = packet.get('stream_id')
-        if 'events' in packet and sid == event_stream_id:
-            chunks.append(packet['events'])
-        elif 'frame' in packet and read_frames and sid == frame_stream_id:
-            frames.append(_to_frame(packet['frame'], path))
-    del decoder
-    if chunks:
-        ev = np.concatenate(chunks)
-        try:
-            t, x, y, on = ev['t'], ev['x'], ev['y'], ev['on']
-        except (ValueError, KeyError, IndexError) as err:
-            raise EventFormatError(f'{path}: event packets lack fields t, x, y, on ({err}).') from err
-        stream = EventStream.from_arrays(x, y, t.astype(np.float64) * 1e-6, np.asarray(on, dtype=bool), height, width,
-                                         source=path, sort=sort)
-    else:
-        stream = EventStream.empty(height, width)
-    return stream, frames
+    return decoder, frame_streams, event_stream_id, (int(info['height']), int(info['width']))
+
+
+def _to_stream(ev, height, width, path, sort):
+    """The canonical stream of AEDAT4 event records (``t`` in µs, ``x``, ``y``, ``on``)."""
+    try:
+        t, x, y, on = ev['t'], ev['x'], ev['y'], ev['on']
+    except (ValueError, KeyError, IndexError) as err:
+        raise EventFormatError(f'{path}: event packets lack fields t, x, y, on ({err}).') from err
+    return EventStream.from_arrays(x, y, t.astype(np.float64) * 1e-6, np.asarray(on, dtype=bool), height, width,
+                                   source=path, sort=sort)
 
 
 def _to_frame(frame, path):

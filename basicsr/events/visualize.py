@@ -1,10 +1,11 @@
 """Pictures of events as uint8 RGB arrays (H, W, 3), ready for TensorBoard (``dataformats='HWC'``) or, after
-``[..., ::-1]``, for ``cv2.imwrite``."""
+``[..., ::-1]``, for ``cv2.imwrite``; and the visualisation video of an event-only recording (BGR frames)."""
 import numpy as np
 
 from basicsr.events.stream import EventFormatError
 
-__all__ = ['event_frame', 'representation_strip', 'flow_to_color', 'flow_wheel']
+__all__ = ['event_frame', 'representation_strip', 'flow_to_color', 'flow_wheel', 'event_video_frames',
+           'write_event_video']
 
 _RED = np.array([220, 30, 30], np.float32)
 _BLUE = np.array([30, 60, 220], np.float32)
@@ -144,3 +145,66 @@ def flow_wheel(size=128):
     img = flow_to_color(flow, max_flow=1.0)
     img[np.hypot(flow[..., 0], flow[..., 1]) > 1] = 255
     return img
+
+
+def event_video_frames(windows):
+    """Pictures of consecutive event windows (see :func:`basicsr.events.windows.slice_windows`), each captioned
+    with its start, in seconds from the start of the first window (recordings often count from 1970), and its
+    event count.
+
+    Args:
+        windows (Iterable[tuple[float, float, EventStream]]): ``(w0, w1, events)`` windows.
+
+    Yields:
+        np.ndarray: uint8 (H + 18, W, 3) BGR frame: :func:`event_frame` of the window under its caption.
+    """
+    from basicsr.utils.img_util import make_panel
+
+    origin = None
+    for w0, _, ev in windows:
+        origin = w0 if origin is None else origin
+        picture = event_frame(ev.x, ev.y, ev.p, ev.height, ev.width)[:, :, ::-1]
+        yield make_panel([picture], [f'{w0 - origin:.3f} s  {len(ev)} events'])
+
+
+def write_event_video(events_path, video_path, duration=0.033, fps=None, t_start=None, t_end=None, **read_kwargs):
+    """Writes the visualisation video of an event file (e.g. an AEDAT4 recording without frames): one frame per
+    window of ``duration`` seconds, read window by window, written to a temporary name and renamed at the end.
+
+    Args:
+        events_path (str | os.PathLike): Event file (any format of :func:`basicsr.events.read_events`; h5 and
+            AEDAT4 are streamed).
+        video_path (str | os.PathLike): Output ``.mp4`` file.
+        duration (float): Window length in seconds. Default: 0.033.
+        fps (float | None): Frame rate; None plays in real time (``1 / duration``). Default: None.
+        t_start (float | None): Start of the first window; None: the first event. Default: None.
+        t_end (float | None): End of the last window; None: after the last event. Default: None.
+        **read_kwargs: Passed to the reader (e.g. ``height``, ``width``, ``time_scale`` for text files).
+
+    Returns:
+        dict: ``path`` of the video, ``frames`` written, ``events`` drawn, ``t_start`` and ``t_end`` of the windows.
+
+    Raises:
+        EventFormatError: For a file without events in the chosen span, or bad events.
+        ValueError: For a bad path or frame rate (see :class:`basicsr.utils.video.Mp4Writer`).
+    """
+    from basicsr.events.windows import iter_event_windows
+    from basicsr.utils.video import Mp4Writer
+
+    fps = 1.0 / float(duration) if fps is None else fps
+    windows = iter_event_windows(events_path, duration, t_start, t_end, **read_kwargs)
+    counted = {'events': 0, 't_start': None, 't_end': None}
+
+    def count(windows):
+        for w0, w1, ev in windows:
+            counted['t_start'] = w0 if counted['t_start'] is None else counted['t_start']
+            counted['t_end'], counted['events'] = w1, counted['events'] + len(ev)
+            yield w0, w1, ev
+
+    with Mp4Writer(video_path, fps) as video:
+        for frame in event_video_frames(count(windows)):
+            video.add(frame)
+        if counted['events'] == 0:
+            raise EventFormatError(f'{events_path}: no events to show between {t_start} and {t_end} s (None: the '
+                                   'first / last event); expected a span on the clock of the events.')
+    return {'path': video.path, 'frames': video.frames, **counted}

@@ -7,7 +7,8 @@ import cv2
 import numpy as np
 import torch
 
-__all__ = ['imfrombytes', 'imread', 'img2tensor', 'tensor2img', 'imwrite', 'to_float_image', 'match_channels']
+__all__ = ['imfrombytes', 'imread', 'img2tensor', 'tensor2img', 'imwrite', 'to_float_image', 'match_channels',
+           'make_panel']
 
 _IMREAD_FLAGS = {'color': cv2.IMREAD_COLOR, 'grayscale': cv2.IMREAD_GRAYSCALE, 'unchanged': cv2.IMREAD_UNCHANGED}
 
@@ -246,7 +247,7 @@ def _panel_tile(img):
     return np.ascontiguousarray(img[:, :, :3])
 
 
-def make_panel(tiles, labels=None, gap=4):
+def make_panel(tiles, labels=None, gap=4, title=None):
     """Lays images out side by side at the height of the first (e.g. blurry | events | output | sharp).
 
     Args:
@@ -254,9 +255,10 @@ def make_panel(tiles, labels=None, gap=4):
             A tile of another height (e.g. events at 1/3 of an RGB frame) is scaled, nearest neighbour.
         labels (list[str] | None): Caption above each tile. Default: None.
         gap (int): White pixels between tiles. Default: 4.
+        title (str | None): A line above the whole panel (e.g. the frame of a video). Default: None.
 
     Returns:
-        np.ndarray: uint8 (H [+ caption], W_total, 3).
+        np.ndarray: uint8 (H [+ caption] [+ title], W_total, 3).
     """
     parts = [_panel_tile(t) for t in tiles]
     height = parts[0].shape[0]
@@ -266,9 +268,16 @@ def make_panel(tiles, labels=None, gap=4):
             width = max(round(part.shape[1] * height / part.shape[0]), 1)
             part = cv2.resize(part, (width, height), interpolation=cv2.INTER_NEAREST)
         if labels is not None:
-            part = cv2.copyMakeBorder(part, 18, 0, 0, 0, cv2.BORDER_CONSTANT, value=(255, 255, 255))
-            cv2.putText(part, str(labels[k]), (3, 13), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1, cv2.LINE_AA)
+            part = _caption(part, labels[k])
         if k:
             out.append(np.full((part.shape[0], gap, 3), 255, np.uint8))
         out.append(part)
-    return np.concatenate(out, axis=1)
+    panel = np.concatenate(out, axis=1)
+    return panel if title is None else _caption(panel, title)
+
+
+def _caption(image, text):
+    """``image`` with an 18-pixel white strip on top holding ``text`` in black."""
+    image = cv2.copyMakeBorder(image, 18, 0, 0, 0, cv2.BORDER_CONSTANT, value=(255, 255, 255))
+    cv2.putText(image, str(text), (3, 13), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1, cv2.LINE_AA)
+    return image
