@@ -167,11 +167,11 @@ def test_val_precision_bf16_stays_close_to_fp32(fake_bf16_cpu, tmp_path, tiled):
     for name, expected in fp32.output.items():
         actual = bf16.output[name]
         assert actual.dtype == torch.float32, 'outputs are fp32 again before metrics and saving'
-        # bf16 keeps 8 significant bits (relative rounding 2^-9 per operation); through EFNet's ~40 convolutions,
-        # with fp32 accumulation, the measured output error is ~3e-3 of the output scale; 3e-2 leaves 10x margin
-        # and still fails when a stage runs in a wrong type (e.g. fp16 overflow or a bf16 accumulation of tiles).
-        assert_close_scaled(actual, expected, rel=3e-2, what=name)
-    assert psnr(bf16.output['out_2'], fp32.output['out_2']) > 35
+        # bf16 keeps 8 significant bits (relative rounding 2^-9 per operation); through EFNet's convolutions, with
+        # fp32 accumulation, the measured error is 0.9-1.3e-3 of the output scale (padded and tiled), 62-67 dB PSNR;
+        # 1e-2 leaves ~8x margin and still fails when a stage runs in a wrong type (fp16 overflow, bf16 tile sums).
+        assert_close_scaled(actual, expected, rel=1e-2, what=name)
+        assert psnr(actual, expected) > 45, f'{name}: bf16 vs fp32 below the 45 dB of issue 13'
 
 
 # -- mixed-precision training -------------------------------------------------------------------------------------
