@@ -316,11 +316,12 @@ class BaseModel:
         saved_scaler = resume_state.get('scaler')
         if self.scaler is not None and saved_scaler is not None:
             self.scaler.load_state_dict(saved_scaler)
-        elif self.scaler is not None or saved_scaler is not None:
-            self.logger.warning('Resuming ' + ('with a gradient scaler (train:amp fp16) from a state saved without one; '
-                                               'the scaler starts afresh' if self.scaler is not None else
-                                               'without a gradient scaler from a state saved with one (fp16 AMP); '
-                                               'its state is dropped'))
+        elif self.scaler is not None:
+            self.logger.warning('Resuming with a gradient scaler (train:amp fp16) from a state saved without one; '
+                                'the scaler starts afresh')
+        elif saved_scaler is not None:
+            self.logger.warning('Resuming without a gradient scaler from a state saved with one (fp16 AMP); its state '
+                                'is dropped')
         rng = resume_state.get('rng')
         rank, _ = get_dist_info()
         if rng and rank == 0:

@@ -255,6 +255,8 @@ class _AutocastForward:
         return to_float32(outputs)
 
     def __getattr__(self, name):
+        if name == 'net':  # not set yet (copy, unpickling): no recursion
+            raise AttributeError(name)
         return getattr(self.net, name)
 
 
