@@ -242,7 +242,7 @@ class ImageEventRestorationModel(BaseModel):
         bare.eval()
         net = autocast_forward(bare, self.val_dtype, self.device)
         val_opt = self.opt.get('val') or {}
-        multiple = val_opt.get('size_multiple') or getattr(self.get_bare_model(bare), 'size_multiple', 1)
+        multiple = val_opt.get('size_multiple') or getattr(bare, 'size_multiple', 1)
         inputs = self._net_inputs(self.batch)
         n = next(iter(inputs.values())).shape[0]
         chunk = val_opt.get('max_minibatch') or n
