@@ -95,6 +95,7 @@ class BaseModel:
         self.is_train = opt['is_train']
         self.schedulers = []
         self.optimizers = []
+        self.scaler = None  # torch.amp.GradScaler of fp16 training (train.amp), part of the training state
         self.logger = get_root_logger()
 
     # -- network placement -------------------------------------------------------------------------------------
@@ -271,7 +272,7 @@ class BaseModel:
 
     @master_only
     def save_training_state(self, epoch, current_iter):
-        """Writes ``training_states/<iter>.state`` atomically (optimizers, schedulers, RNG states).
+        """Writes ``training_states/<iter>.state`` atomically (optimizers, schedulers, gradient scaler, RNG states).
 
         Args:
             epoch (int): Current epoch.
@@ -288,13 +289,18 @@ class BaseModel:
                 'python': _python_state_to_plain(random.getstate()),
             },
         }
+        if self.scaler is not None:
+            state['scaler'] = self.scaler.state_dict()
         if torch.cuda.is_available():
             state['rng']['cuda'] = torch.cuda.get_rng_state_all()
         save_path = os.path.join(self.opt['path']['training_states'], f'{current_iter}.state')
         atomic_torch_save(state, save_path)
 
     def resume_training(self, resume_state):
-        """Restores optimizers, schedulers and RNG states from a loaded training state.
+        """Restores optimizers, schedulers, the gradient scaler and RNG states from a loaded training state.
+
+        A state saved without a scaler (fp32 or bf16 training) resumed with one (fp16 AMP), or the other way round,
+        is a change of recipe: the scaler then starts afresh (or is dropped) with a warning.
 
         Args:
             resume_state (dict): Loaded ``.state`` file.
@@ -307,6 +313,15 @@ class BaseModel:
             optimizer.load_state_dict(state)
         for scheduler, state in zip(self.schedulers, resume_state['schedulers']):
             scheduler.load_state_dict(state)
+        saved_scaler = resume_state.get('scaler')
+        if self.scaler is not None and saved_scaler is not None:
+            self.scaler.load_state_dict(saved_scaler)
+        elif self.scaler is not None:
+            self.logger.warning('Resuming with a gradient scaler (train:amp fp16) from a state saved without one; '
+                                'the scaler starts afresh')
+        elif saved_scaler is not None:
+            self.logger.warning('Resuming without a gradient scaler from a state saved with one (fp16 AMP); its state '
+                                'is dropped')
         rng = resume_state.get('rng')
         rank, _ = get_dist_info()
         if rng and rank == 0:

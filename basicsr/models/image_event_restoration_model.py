@@ -14,6 +14,7 @@ from basicsr.models.base_model import BaseModel
 from basicsr.models.inference import forward_padded, forward_tiled
 from basicsr.models.validation import run_validation
 from basicsr.utils.misc import describe_saved
+from basicsr.utils.precision import autocast, autocast_forward, resolve_amp, resolve_precision, to_float32
 from basicsr.utils.registry import MODEL_REGISTRY
 
 DEFAULT_IO = {'inputs': {'x': 'lq'}, 'outputs': ['out'], 'result': 'out', 'gt': 'gt'}
@@ -52,7 +53,10 @@ class ImageEventRestorationModel(BaseModel):
         ``train.use_grad_clip`` with ``train.grad_clip_norm`` (default False and 0.01, unless the network declares
         other defaults in its ``train_defaults``: EFNet clips at 0.01, as its recipes rely on).
         ``train.require_pretrained``: refuse to train without ``path.pretrain_network_g`` (fine-tuning recipes).
-        ``val.grids``/``val.crop_size`` (tiled inference), ``val.max_minibatch``, ``val.size_multiple``.
+        ``train.amp: {enabled, dtype: bf16|fp16}``: mixed-precision training (fp16 on CUDA with a gradient
+        scaler, whose state is saved with the training state).
+        ``val.grids``/``val.crop_size`` (tiled inference), ``val.max_minibatch``, ``val.size_multiple``,
+        ``val.precision`` (``fp32|bf16|fp16``, validation and ``test.py``; outputs are fp32 again before metrics).
         The dataset option ``use_mask`` decides whether a ``mask`` in the batch is given to the network.
 
     Args:
@@ -74,6 +78,8 @@ class ImageEventRestorationModel(BaseModel):
             param_key = path.get('param_key_g', path.get('param_key', 'params'))
             self.load_network(self.net_g, load_path, path.get('strict_load_g', True), param_key)
         self.use_mask = True
+        self.val_dtype = resolve_precision((opt.get('val') or {}).get('precision', 'fp32'), self.device,
+                                           'val:precision', self.logger)
         if self.is_train:
             self.init_training_settings()
 
@@ -103,6 +109,9 @@ class ImageEventRestorationModel(BaseModel):
         defaults = {**TRAIN_DEFAULTS, **getattr(self.get_bare_model(self.net_g), 'train_defaults', {})}
         self.use_grad_clip = train_opt.get('use_grad_clip', defaults['use_grad_clip'])
         self.grad_clip_norm = train_opt.get('grad_clip_norm', defaults['grad_clip_norm'])
+        self.amp_dtype, use_scaler = resolve_amp(train_opt.get('amp'), self.device, self.logger)
+        if use_scaler:
+            self.scaler = torch.amp.GradScaler(self.device.type)
         self.setup_optimizers()
         self.setup_schedulers()
 
@@ -171,6 +180,10 @@ class ImageEventRestorationModel(BaseModel):
     def optimize_parameters(self, current_iter):
         """One training step: forward, losses, backward, clipping, optimizer step, EMA.
 
+        With ``train.amp`` the forward runs under autocast and the losses on fp32 outputs. With the gradient scaler
+        (fp16) the gradients are unscaled before clipping, and a step whose gradients overflowed is skipped by the
+        scaler (which then lowers its scale); a non-finite loss stops training as without AMP.
+
         Args:
             current_iter (int): Current iteration.
 
@@ -178,7 +191,9 @@ class ImageEventRestorationModel(BaseModel):
             FloatingPointError: The loss is not finite (nothing is updated; saved checkpoints stay valid).
         """
         self.optimizer_g.zero_grad(set_to_none=True)
-        self.output = self._name_outputs(self.net_g(**self._net_inputs(self.batch)))
+        with autocast(self.device, self.amp_dtype):
+            outputs = self.net_g(**self._net_inputs(self.batch))
+        self.output = self._name_outputs(to_float32(outputs))
         loss_dict = OrderedDict()
         l_total = 0
         for name, loss_fn, preds, target in self.losses:
@@ -196,10 +211,18 @@ class ImageEventRestorationModel(BaseModel):
         if self.opt.get('dist'):
             # Keeps every parameter in the graph so DDP never meets an unused one (EFNet's EMGC without a mask).
             l_total = l_total + 0 * sum(p.sum() for p in self.net_g.parameters())
-        l_total.backward()
-        if self.use_grad_clip:
-            torch.nn.utils.clip_grad_norm_(self.net_g.parameters(), self.grad_clip_norm)
-        self.optimizer_g.step()
+        if self.scaler is None:
+            l_total.backward()
+            if self.use_grad_clip:
+                torch.nn.utils.clip_grad_norm_(self.net_g.parameters(), self.grad_clip_norm)
+            self.optimizer_g.step()
+        else:
+            self.scaler.scale(l_total).backward()
+            if self.use_grad_clip:
+                self.scaler.unscale_(self.optimizer_g)  # clip the true gradients, not the scaled ones
+                torch.nn.utils.clip_grad_norm_(self.net_g.parameters(), self.grad_clip_norm)
+            self.scaler.step(self.optimizer_g)
+            self.scaler.update()
         self.log_dict = self.reduce_loss_dict(loss_dict)
         if self.ema_decay > 0:
             self.model_ema(decay=self.ema_decay)
@@ -217,12 +240,13 @@ class ImageEventRestorationModel(BaseModel):
         return self.get_bare_model(self.net_g)
 
     def test(self):
-        """Runs the network on the current batch (eval mode, padding or tiling, mini-batches)."""
-        net = self._inference_net()
-        was_training = net.training
-        net.eval()
+        """Runs the network on the current batch (eval mode, padding or tiling, mini-batches, ``val.precision``)."""
+        bare = self._inference_net()
+        was_training = bare.training
+        bare.eval()
+        net = autocast_forward(bare, self.val_dtype, self.device)
         val_opt = self.opt.get('val') or {}
-        multiple = val_opt.get('size_multiple') or getattr(self.get_bare_model(net), 'size_multiple', 1)
+        multiple = val_opt.get('size_multiple') or getattr(bare, 'size_multiple', 1)
         inputs = self._net_inputs(self.batch)
         n = next(iter(inputs.values())).shape[0]
         chunk = val_opt.get('max_minibatch') or n
@@ -237,7 +261,7 @@ class ImageEventRestorationModel(BaseModel):
                     out = forward_padded(net, part, multiple)
                 outs.append(self._name_outputs(out))
         self.output = OrderedDict((k, torch.cat([o[k] for o in outs])) for k in self.io['outputs'])
-        net.train(was_training)
+        bare.train(was_training)
 
     def get_current_visuals(self):
         """Returns the result, the input image, the ground truth and the events (when present) on the CPU.
