@@ -273,9 +273,9 @@ def export_network(net, method, options, size, out_path, dynamic=True, opset=OPS
             if checks[0].max_rel_diff > tolerance:
                 first = checks[0]
                 raise ExportError(
-                    f'export of {spec.description} refused: ONNX Runtime differs from torch by {first.max_abs_diff:.3g} '
-                    f'({first.max_rel_diff:.3g} of the largest output) at {net_size[0]}x{net_size[1]}, more than the '
-                    f'accepted {tolerance:g}; no file written')
+                    f'export of {spec.description} refused: ONNX Runtime differs from torch by '
+                    f'{first.max_abs_diff:.3g} ({first.max_rel_diff:.3g} of the largest output) at '
+                    f'{net_size[0]}x{net_size[1]}, more than the accepted {tolerance:g}; no file written')
             if all(c.max_rel_diff <= tolerance for c in checks):
                 break
             dynamic, sizes = False, [net_size]  # equal at the export size only: keep that size alone
