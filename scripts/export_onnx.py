@@ -62,6 +62,8 @@ def main(argv=None):
                         'the widths and channels)')
     parser.add_argument('--fixed-size', action='store_true', help='export for --size only (no dynamic H, W)')
     parser.add_argument('--overwrite', action='store_true', help='replace an existing --out file')
+    parser.add_argument('--tolerance', type=float, default=1e-4,
+                        help='largest accepted ONNX Runtime - torch difference, relative to the largest output')
     parser.add_argument('--threads', type=int, default=None, help='ONNX Runtime threads of the check')
     args = parser.parse_args(argv)
     try:
@@ -71,7 +73,7 @@ def main(argv=None):
         print(f'exporting {args.method} at {args.size[0]}x{args.size[1]} to {args.out} and checking it ...', flush=True)
         result = export_method(args.method, tuple(args.size), args.out, checkpoint=args.checkpoint, net_opt=net_opt,
                                random_weights=args.random_weights, dynamic=not args.fixed_size,
-                               overwrite=args.overwrite, num_threads=args.threads)
+                               overwrite=args.overwrite, num_threads=args.threads, tolerance=args.tolerance)
     except (ExportError, CheckpointError, ValueError, KeyError, ImportError) as err:
         print(f'error: {str(err).strip(chr(34) + chr(39))}', file=sys.stderr)
         return 1

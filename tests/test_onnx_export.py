@@ -115,6 +115,7 @@ def test_metadata_records_method_options_representation(exported, name):
     assert onnx_net.spec.input_keys == method_spec(method, full).input_keys
     assert onnx_net.io['inputs'] == net.io['inputs'] and onnx_net.io['outputs'] == [net.io['result']]
     assert onnx_net.metadata.size == NETWORKS[name][1] and onnx_net.metadata.version == basicsr.__version__
+    assert onnx_net.prefers_channels_last is False and next(onnx_net.parameters(), None) is None
     model = onnx.load(result.path)
     assert [i.name for i in model.graph.input] == list(net.io['inputs'].values())
     assert [o.name for o in model.graph.output] == [net.io['result']]
@@ -193,6 +194,8 @@ def test_script_exports_a_checkpoint_and_refuses_edi_and_missing_weights(script,
     assert 'EDI has no learned network' in capsys.readouterr().err
     assert script.main(['--method', 'EFNet', *args]) == 1
     assert '--random-weights' in capsys.readouterr().err and not out.exists()
+    assert script.main(['--method', 'EFNet', '--checkpoint', str(ckpt), '--tolerance', '-1', *args]) == 1
+    assert 'refused' in capsys.readouterr().err and not out.exists()
     assert script.main(['--method', 'EFNet', '--checkpoint', str(ckpt), *args]) == 0
     printed = capsys.readouterr().out
     assert 'ONNX checker passed' in printed and 'check     12x20' in printed

@@ -109,6 +109,14 @@ class OnnxNetwork:
             raise OnnxNetworkError(f'{self.path}: the ONNX Runtime backend runs on the CPU; got device {device}')
         return self
 
+    def parameters(self):
+        """No torch parameters (the weights are in the graph); callers that look for a device find none.
+
+        Returns:
+            Iterator: An empty iterator.
+        """
+        return iter(())
+
     def check_size(self, height, width):
         """Checks that the file serves frames of a size (at the event resolution), before any inference.
 
