@@ -11,6 +11,11 @@ setup(
         'torch>=2.1', 'numpy', 'opencv-python-headless', 'pyyaml', 'h5py', 'lmdb', 'scikit-image', 'tensorboard',
         'tqdm'
     ],
-    extras_require={'aedat': ['aedat'], 'test': ['pytest']},
+    extras_require={
+        'aedat': ['aedat'],
+        'test': ['pytest'],
+        # ONNX export (torch's TorchScript-based exporter) and the ONNX Runtime backend; versions tested here
+        'deploy': ['onnx==1.23.2', 'onnxruntime==1.32.0'],
+    },
     license='Apache-2.0',
 )

@@ -91,7 +91,7 @@ class WithBiasLayerNorm(nn.Module):
         Returns:
             Tensor: Same shape as ``x``.
         """
-        return F.layer_norm(x, (x.shape[-1], ), self.weight, self.bias, 1e-5)
+        return F.layer_norm(x, self.weight.shape, self.weight, self.bias, 1e-5)
 
 
 class ChannelLayerNorm(nn.Module):
