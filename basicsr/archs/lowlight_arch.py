@@ -10,14 +10,28 @@ import torch
 from torch import nn
 
 from basicsr.archs.lowlight_blocks import (AttentionUnetBackbone, AutoencoderBackbone, ChunkedSelfAttentionFM,
-                                           DenseBlock, SEBlock, check_norm_type, laplacian, make_norm)
+                                           ConvTranspose2d, DenseBlock, InstanceNorm2d, PointwiseConv2d, SEBlock,
+                                           check_norm_type, laplacian, make_norm)
 from basicsr.archs.method_spec import ImageInput, MethodSpec
+from basicsr.archs.precision_ops import full_precision
 from basicsr.events.event_input import EventInputSpec
 from basicsr.utils.registry import ARCH_REGISTRY
 
 __all__ = ['LowLightEventDeblurNet']
 
 GAMMA = 2.2
+
+
+def _to_gamma(x):
+    return x.clamp(min=0).pow(1 / GAMMA)
+
+
+def _from_gamma(residual, x_gamma):
+    return torch.clamp(residual + x_gamma, 0, 1).pow(GAMMA)
+
+
+def _add_residual(residual, x):
+    return torch.clamp(residual + x, 0, 1)
 
 
 def _feature_branch(in_channels, channels, grid):
@@ -35,7 +49,7 @@ def _feature_branch(in_channels, channels, grid):
         nn.Sequential: The branch (slots 0–4).
     """
     return nn.Sequential(
-        nn.Conv2d(in_channels, channels, kernel_size=7, padding=3), nn.InstanceNorm2d(channels), nn.ReLU(inplace=True),
+        nn.Conv2d(in_channels, channels, kernel_size=7, padding=3), InstanceNorm2d(channels), nn.ReLU(inplace=True),
         ChunkedSelfAttentionFM(channels, latent_dim=8, subsample=True, grid=grid),
         DenseBlock(channels, growth_rate=32, n_blocks=3))
 
@@ -63,6 +77,15 @@ class LowLightEventDeblurNet(nn.Module):
     behaviour the released weights were trained with; ``flow_relu=False`` gives a signed (linear) head for new
     training. The ReLU has no parameters, so both settings load the same checkpoints with ``strict=True``, and S
     and Bi_clean do not depend on it (nothing downstream consumes F).
+
+    Reduced precision (``torch.autocast``): convolutions and matrix products run in the autocast dtype; the
+    instance norms (statistics and output), the attention scores and softmax, the gamma pair ``Bi ** (1/2.2)`` /
+    ``** 2.2`` and the final residual add and clamp run in float32 (:mod:`basicsr.archs.precision_ops`). Measured
+    with bf16 autocast on CPU on a briefly trained init_dim-32 network (120 iterations on the synthetic maker's
+    output, 4 held-out 96×120 samples): S is 64.2 dB PSNR from float32 (ΔPSNR to ground truth −0.004 dB, ΔSSIM
+    −0.0002); with the instance norms in bf16 62.7 dB; the attention, gamma pair and residual in bf16 made no
+    measurable difference on these weights (they are kept in float32 as cheap insurance: the gamma pair and the
+    residual are float32 anyway by type promotion, Bi being float32). Everything in bf16: 62.7 dB.
 
     Other differences from the reference: negative ``Bi`` values are clamped to 0 before the gamma power (the
     reference returns NaN for them); inputs of the wrong channel count or size raise a ValueError naming what was
@@ -189,27 +212,27 @@ class LowLightEventDeblurNet(nn.Module):
 
         self.B_edge_feature_extraction = _feature_branch(1, d // 4, self.grid)
         self.E_feature_extraction = _feature_branch(n_ev, d // 4, self.grid)
-        self.fuse1 = nn.Sequential(nn.Conv2d(d // 2, d // 2, kernel_size=1), SEBlock(d // 2, reduction=8))
+        self.fuse1 = nn.Sequential(PointwiseConv2d(d // 2, d // 2), SEBlock(d // 2, reduction=8))
         self.flow_block = nn.Sequential(
-            nn.Conv2d(d // 2, d // 2, kernel_size=1, bias=bias), make_norm(norm_type, d // 2), nn.ReLU(inplace=True),
+            PointwiseConv2d(d // 2, d // 2, bias=bias), make_norm(norm_type, d // 2), nn.ReLU(inplace=True),
             nn.Conv2d(d // 2, d // 4, kernel_size=3, padding=1, bias=bias), make_norm(norm_type, d // 4),
             nn.ReLU(inplace=True),
-            nn.Conv2d(d // 4, d // 8, kernel_size=1, bias=bias), make_norm(norm_type, d // 8), nn.ReLU(inplace=True),
-            nn.Conv2d(d // 8, 4, kernel_size=1),
+            PointwiseConv2d(d // 4, d // 8, bias=bias), make_norm(norm_type, d // 8), nn.ReLU(inplace=True),
+            PointwiseConv2d(d // 8, 4),
             nn.ReLU() if flow_relu else nn.Identity())
         self.Bi_denoise = nn.Sequential(
-            AutoencoderBackbone(c_in, ngf=d, n_downsampling=2, n_blocks=4, **kw), nn.Conv2d(d, c_in, kernel_size=1),
+            AutoencoderBackbone(c_in, ngf=d, n_downsampling=2, n_blocks=4, **kw), PointwiseConv2d(d, c_in),
             nn.Tanh())
         self.Bi_feature_extraction = nn.Sequential(
             nn.Conv2d(c_in, d // 2, kernel_size=7, padding=3, bias=bias), make_norm(norm_type, d // 2),
             nn.ReLU(inplace=True))
         if rgb:
             self.up = nn.Sequential(
-                nn.ConvTranspose2d(d // 2, d // 2, kernel_size=3, stride=3, padding=1, output_padding=2, bias=bias),
+                ConvTranspose2d(d // 2, d // 2, kernel_size=3, stride=3, padding=1, output_padding=2, bias=bias),
                 make_norm(norm_type, d // 2), nn.ReLU(inplace=True))
-        self.fuse2 = nn.Sequential(nn.Conv2d(d, d, kernel_size=1), SEBlock(d, reduction=8))
+        self.fuse2 = nn.Sequential(PointwiseConv2d(d, d), SEBlock(d, reduction=8))
         self.backbone = AttentionUnetBackbone(d, output_nc=d, n_downsampling=3, **kw)
-        self.out_block = nn.Sequential(nn.Conv2d(d, out_channels, kernel_size=1), nn.Tanh())
+        self.out_block = nn.Sequential(PointwiseConv2d(d, out_channels), nn.Tanh())
 
     def init_weights(self, std=0.02):
         """Initialises the weights as the reference trainer does before training (spec §2.12).
@@ -294,15 +317,15 @@ class LowLightEventDeblurNet(nn.Module):
         self.check_inputs(E, B, Bi)
         edge = self.B_edge_feature_extraction(laplacian(B))
         ev = self.E_feature_extraction(E)
-        motion = self.fuse1(torch.cat([edge, ev], dim=1))
+        motion = self.fuse1[1](self.fuse1[0](edge, ev))  # fuse1 of cat([edge, ev]), without the concatenation
         flow = self.flow_block(motion)
         if self.rgb:
             motion = self.up(motion)
-        bi_g = Bi.clamp(min=0).pow(1 / GAMMA)
-        bi_clean = torch.clamp(self.Bi_denoise(bi_g) + bi_g, 0, 1).pow(GAMMA)
+        bi_g = full_precision(_to_gamma, Bi)
+        bi_clean = full_precision(_from_gamma, self.Bi_denoise(bi_g), bi_g)
         feat = self.Bi_feature_extraction(bi_clean)
-        z = self.fuse2(torch.cat([feat, motion], dim=1))
-        sharp = torch.clamp(self.out_block(self.backbone(z)) + bi_clean, 0, 1)
+        z = self.fuse2[1](self.fuse2[0](feat, motion))
+        sharp = full_precision(_add_residual, self.out_block(self.backbone(z)), bi_clean)
         return flow, bi_clean, sharp
 
 

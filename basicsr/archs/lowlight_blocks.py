@@ -3,13 +3,32 @@
 Re-implemented from ``spec/lowlight.md`` §2. Attribute names and ``nn.Sequential`` indices follow the reference so
 that the released checkpoints load with ``strict=True``; parameter-free layers (norms, activations, pools) keep
 their Sequential slots for that reason.
+
+Speed (fp32, CPU, measured with ``torch.profiler`` on the APS model at 256×320; the layers keep their classes'
+parameters, so checkpoints load unchanged):
+
+- 1×1 convolutions (a third of the layers) are :class:`PointwiseConv2d`, one matrix product over the NCHW tensor;
+  PyTorch sends fp32 1×1 convolutions to its im2col path (``_slow_conv2d_forward``) with a bias copy. They also
+  take the parts of a channel concatenation separately, so the fusions and U-Net skips never build the
+  concatenated tensor.
+- Transposed convolutions are :class:`ConvTranspose2d`, run in channels-last (oneDNN's NCHW transposed
+  convolution is 1.5–3× slower) and returned in NCHW, where instance norm is fastest.
+- :class:`DenseBlock` writes its cells into one pre-allocated tensor instead of concatenating after each cell.
+- Under ``torch.inference_mode()`` residual additions, ReLUs and the SE gate work in place.
+
+Reduced precision (``torch.autocast``, bf16 on CPU, fp16 / bf16 on CUDA): convolutions and matrix products run in
+the autocast dtype; instance-norm statistics and the attention softmax run in float32
+(:func:`basicsr.archs.precision_ops.full_precision`), decided per operation by measurement (see
+``LowLightEventDeblurNet``).
 """
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from basicsr.archs.precision_ops import full_precision
+
 __all__ = [
-    'make_norm', 'SelfAttentionFM', 'ChunkedSelfAttentionFM', 'DenseCell', 'DenseBlock', 'SEBlock', 'GlobalAvgPool',
+    'make_norm', 'InstanceNorm2d', 'PointwiseConv2d', 'ConvTranspose2d', 'SelfAttentionFM', 'ChunkedSelfAttentionFM', 'DenseCell', 'DenseBlock', 'SEBlock', 'GlobalAvgPool',
     'ResBlock', 'AutoencoderBackbone', 'UnetDoubleConvBlock', 'AttentionBlock', 'AttentionUnetDownsamplingBlock',
     'AttentionUnetUpsamplingBlock', 'AttentionUnetBackbone', 'laplacian'
 ]
@@ -47,8 +66,99 @@ def make_norm(norm_type, channels):
     """
     check_norm_type(norm_type)
     if norm_type == 'instance':
-        return nn.InstanceNorm2d(channels)
+        return InstanceNorm2d(channels)
     return nn.BatchNorm2d(channels)
+
+
+class InstanceNorm2d(nn.InstanceNorm2d):
+    """``nn.InstanceNorm2d`` whose statistics and output are float32 under autocast (same options and state)."""
+
+    def forward(self, x):
+        """Normalises every sample and channel over H×W.
+
+        Args:
+            x (Tensor): (N, C, H, W).
+
+        Returns:
+            Tensor: (N, C, H, W); float32 under autocast.
+        """
+        return full_precision(super().forward, x)
+
+
+def _pointwise_ok(x):
+    return x.dim() == 4 and x.is_contiguous()
+
+
+class PointwiseConv2d(nn.Conv2d):
+    """1×1 convolution computed as a matrix product over NCHW; ``forward(a, b, ...)`` convolves ``cat([a, b, ...])``.
+
+    Same parameters as ``nn.Conv2d(in_channels, out_channels, kernel_size=1, bias=bias)``. Given several inputs,
+    each is multiplied by its slice of the weight and the products are summed, which equals the convolution of the
+    concatenation without building it. Channels-last inputs go through ``nn.Conv2d``.
+
+    Args:
+        in_channels (int): Input channels (of the concatenation).
+        out_channels (int): Output channels.
+        bias (bool): Whether the convolution has a bias. Default: True.
+    """
+
+    def __init__(self, in_channels, out_channels, bias=True):
+        super().__init__(in_channels, out_channels, kernel_size=1, bias=bias)
+
+    def forward(self, *parts):
+        """Convolves the channel concatenation of ``parts``.
+
+        Args:
+            *parts (Tensor): (N, C_i, H, W) each, with ``sum(C_i) == in_channels``.
+
+        Returns:
+            Tensor: (N, out_channels, H, W).
+        """
+        if not all(_pointwise_ok(p) for p in parts):
+            return super().forward(parts[0] if len(parts) == 1 else torch.cat(parts, dim=1))
+        n, _, h, w = parts[0].shape
+        weight = self.weight.flatten(1)
+        out, start = None, 0
+        for p in parts:
+            c = p.shape[1]
+            w_p = weight[:, start:start + c].expand(n, -1, -1)
+            start += c
+            p = p.view(n, c, h * w)
+            if out is None:
+                out = torch.bmm(w_p, p) if self.bias is None else torch.baddbmm(self.bias[None, :, None], w_p, p)
+            else:
+                out = torch.baddbmm(out, w_p, p)
+        if start != self.in_channels:
+            raise ValueError(f'PointwiseConv2d: inputs have {start} channels in total; expected {self.in_channels}')
+        return out.view(n, -1, h, w)
+
+
+class ConvTranspose2d(nn.ConvTranspose2d):
+    """``nn.ConvTranspose2d`` computed in channels-last on the CPU, returned contiguous (NCHW); same parameters."""
+
+    def forward(self, x):
+        """Applies the transposed convolution.
+
+        Args:
+            x (Tensor): (N, C_in, H, W).
+
+        Returns:
+            Tensor: (N, C_out, H', W'), contiguous.
+        """
+        if x.device.type != 'cpu' or x.dim() != 4:
+            return super().forward(x)
+        return super().forward(x.contiguous(memory_format=torch.channels_last)).contiguous()
+
+
+def _softmax_scores(q, k):
+    return torch.softmax(torch.bmm(q, k), dim=-1)
+
+
+def _add(x, y):
+    """``x + y``, into ``x`` under ``torch.inference_mode()`` when the dtypes allow."""
+    if torch.is_inference_mode_enabled() and x.dtype == torch.promote_types(x.dtype, y.dtype):
+        return x.add_(y)
+    return x + y
 
 
 def laplacian(x):
@@ -84,14 +194,14 @@ class SelfAttentionFM(nn.Module):
         if c < 1:
             raise ValueError(
                 f'SelfAttentionFM needs in_dim >= latent_dim; got in_dim={in_dim}, latent_dim={latent_dim}')
-        self.query_conv = nn.Conv2d(in_dim, c, kernel_size=1)
+        self.query_conv = PointwiseConv2d(in_dim, c)
         if subsample:
-            self.key_conv = nn.Sequential(nn.Conv2d(in_dim, c, kernel_size=1), nn.MaxPool2d(2))
-            self.value_conv = nn.Sequential(nn.Conv2d(in_dim, c, kernel_size=1), nn.MaxPool2d(2))
+            self.key_conv = nn.Sequential(PointwiseConv2d(in_dim, c), nn.MaxPool2d(2))
+            self.value_conv = nn.Sequential(PointwiseConv2d(in_dim, c), nn.MaxPool2d(2))
         else:
-            self.key_conv = nn.Conv2d(in_dim, c, kernel_size=1)
-            self.value_conv = nn.Conv2d(in_dim, c, kernel_size=1)
-        self.out_conv = nn.Conv2d(c, in_dim, kernel_size=1)
+            self.key_conv = PointwiseConv2d(in_dim, c)
+            self.value_conv = PointwiseConv2d(in_dim, c)
+        self.out_conv = PointwiseConv2d(c, in_dim)
         self.gamma = nn.Parameter(torch.zeros(1))
 
     def forward(self, x):
@@ -106,10 +216,9 @@ class SelfAttentionFM(nn.Module):
         n, _, h, w = x.shape
         q = self.query_conv(x).flatten(2).transpose(1, 2)  # (N, hw, c)
         k = self.key_conv(x).flatten(2)  # (N, c, m)
-        v = self.value_conv(x).flatten(2)  # (N, c, m)
-        attn = torch.softmax(torch.bmm(q, k), dim=-1)  # (N, hw, m)
-        out = torch.bmm(v, attn.transpose(1, 2)).view(n, -1, h, w)
-        return self.gamma * self.out_conv(out) + x
+        attn = full_precision(_softmax_scores, q, k)  # (N, hw, m)
+        out = torch.bmm(self.value_conv(x).flatten(2), attn.transpose(1, 2)).view(n, -1, h, w)
+        return _add(self.gamma * self.out_conv(out), x)
 
 
 class ChunkedSelfAttentionFM(nn.Module):
@@ -187,7 +296,7 @@ class DenseBlock(nn.Module):
         super().__init__()
         self.dense_cells = nn.Sequential(
             *[DenseCell(in_channels + i * growth_rate, growth_rate) for i in range(n_blocks)])
-        self.fusion = nn.Conv2d(in_channels + n_blocks * growth_rate, in_channels, kernel_size=1, bias=False)
+        self.fusion = PointwiseConv2d(in_channels + n_blocks * growth_rate, in_channels, bias=False)
 
     def forward(self, x):
         """Applies the block.
@@ -198,7 +307,20 @@ class DenseBlock(nn.Module):
         Returns:
             Tensor: (N, C, H, W).
         """
-        return self.fusion(self.dense_cells(x)) + x
+        cells = [cell.conv_block for cell in self.dense_cells]
+        if torch.is_grad_enabled() or x.dim() != 4:
+            return self.fusion(self.dense_cells(x)) + x
+        n, c, h, w = x.shape
+        grown = [cell[0].out_channels for cell in cells]
+        first = cells[0](x)
+        feats = x.new_empty(n, c + sum(grown), h, w, dtype=first.dtype)
+        feats[:, :c] = x
+        end = c + grown[0]
+        feats[:, c:end] = first
+        for cell, g in zip(cells[1:], grown[1:]):
+            feats[:, end:end + g] = cell(feats[:, :end])
+            end += g
+        return _add(self.fusion(feats), x)
 
 
 class GlobalAvgPool(nn.Module):
@@ -241,7 +363,10 @@ class SEBlock(nn.Module):
         Returns:
             Tensor: (N, C, H, W).
         """
-        return x * self.se(x)[:, :, None, None]
+        gate = self.se(x)[:, :, None, None]
+        if torch.is_inference_mode_enabled() and x.dtype == torch.promote_types(x.dtype, gate.dtype):
+            return x.mul_(gate)
+        return x * gate
 
 
 class ResBlock(nn.Module):
@@ -257,13 +382,13 @@ class ResBlock(nn.Module):
         super().__init__()
         bias = check_norm_type(norm_type)
         layers = [
-            nn.Conv2d(channels, channels, kernel_size=1, bias=bias),
+            PointwiseConv2d(channels, channels, bias=bias),
             make_norm(norm_type, channels),
             nn.ReLU(inplace=True),
             nn.Conv2d(channels, channels, kernel_size=3, padding=1, bias=bias),
             make_norm(norm_type, channels),
             nn.ReLU(inplace=True),
-            nn.Conv2d(channels, channels, kernel_size=1, bias=bias),
+            PointwiseConv2d(channels, channels, bias=bias),
             make_norm(norm_type, channels),
             nn.ReLU(inplace=True)
         ]
@@ -280,7 +405,7 @@ class ResBlock(nn.Module):
         Returns:
             Tensor: (N, C, H, W).
         """
-        return x + self.model(x)
+        return _add(self.model(x), x)
 
 
 class AutoencoderBackbone(nn.Module):
@@ -320,7 +445,7 @@ class AutoencoderBackbone(nn.Module):
         for i in range(n_downsampling):
             c = ngf * 2**(n_downsampling - i)
             layers += [
-                nn.ConvTranspose2d(c, c // 2, kernel_size=3, stride=2, padding=1, output_padding=1, bias=bias),
+                ConvTranspose2d(c, c // 2, kernel_size=3, stride=2, padding=1, output_padding=1, bias=bias),
                 make_norm(norm_type, c // 2),
                 nn.ReLU(inplace=True)
             ]
@@ -353,32 +478,34 @@ class UnetDoubleConvBlock(nn.Module):
     def __init__(self, in_channels, out_channels, norm_type='instance', use_dropout=False):
         super().__init__()
         bias = check_norm_type(norm_type)
-        self.projection = nn.Conv2d(in_channels, out_channels, kernel_size=1)
+        self.projection = PointwiseConv2d(in_channels, out_channels)
         self.bottleneck = nn.Sequential(
-            nn.Conv2d(out_channels, out_channels, kernel_size=1, bias=bias),
+            PointwiseConv2d(out_channels, out_channels, bias=bias),
             make_norm(norm_type, out_channels),
             nn.ReLU(inplace=True),
             nn.Conv2d(out_channels, out_channels, kernel_size=3, padding=1, bias=bias),
             make_norm(norm_type, out_channels),
             nn.ReLU(inplace=True),
-            nn.Conv2d(out_channels, out_channels, kernel_size=1, bias=bias),
+            PointwiseConv2d(out_channels, out_channels, bias=bias),
         )
         out = [make_norm(norm_type, out_channels), nn.ReLU(inplace=True)]
         if use_dropout:
             out.append(nn.Dropout(0.5))
         self.out_block = nn.Sequential(*out)
 
-    def forward(self, x):
+    def forward(self, *x):
         """Applies the block.
 
         Args:
-            x (Tensor): (N, in_channels, H, W).
+            *x (Tensor): (N, in_channels, H, W), or parts of it along the channels (see :class:`PointwiseConv2d`).
 
         Returns:
             Tensor: (N, out_channels, H, W).
         """
-        p = self.projection(x)
-        return self.out_block(p + self.bottleneck(p))
+        p = self.projection(*x)
+        out = self.bottleneck(p)
+        out = out.add_(p) if out.dtype == torch.promote_types(out.dtype, p.dtype) else out + p
+        return self.out_block(out)
 
 
 class AttentionBlock(nn.Module):
@@ -397,11 +524,11 @@ class AttentionBlock(nn.Module):
         super().__init__()
         bias = check_norm_type(norm_type)
         self.x_block = nn.Sequential(
-            nn.Conv2d(x_channels, inter_channels, kernel_size=1, bias=bias), make_norm(norm_type, inter_channels))
+            PointwiseConv2d(x_channels, inter_channels, bias=bias), make_norm(norm_type, inter_channels))
         self.g_block = nn.Sequential(
-            nn.Conv2d(g_channels, inter_channels, kernel_size=1, bias=bias), make_norm(norm_type, inter_channels))
+            PointwiseConv2d(g_channels, inter_channels, bias=bias), make_norm(norm_type, inter_channels))
         self.t_block = nn.Sequential(
-            nn.Conv2d(inter_channels, 1, kernel_size=1, bias=bias), make_norm(norm_type, 1), nn.Sigmoid())
+            PointwiseConv2d(inter_channels, 1, bias=bias), make_norm(norm_type, 1), nn.Sigmoid())
 
     def forward(self, x, g):
         """Gates the skip feature.
@@ -413,7 +540,7 @@ class AttentionBlock(nn.Module):
         Returns:
             Tensor: Gated skip (N, x_channels, H, W).
         """
-        alpha = self.t_block(torch.relu(self.x_block(x) + self.g_block(g)))
+        alpha = self.t_block(torch.relu_(_add(self.x_block(x), self.g_block(g))))
         return x * alpha
 
 
@@ -464,7 +591,7 @@ class AttentionUnetUpsamplingBlock(nn.Module):
         bias = check_norm_type(norm_type)
         up = in_channels // 2
         self.upsample = nn.Sequential(
-            nn.ConvTranspose2d(in_channels, up, kernel_size=4, stride=2, padding=1, bias=bias),
+            ConvTranspose2d(in_channels, up, kernel_size=4, stride=2, padding=1, bias=bias),
             make_norm(norm_type, up), nn.ReLU(inplace=True))
         self.attention = AttentionBlock(skip_channels, up, skip_channels, norm_type=norm_type)
         self.double_conv = UnetDoubleConvBlock(
@@ -481,7 +608,7 @@ class AttentionUnetUpsamplingBlock(nn.Module):
             Tensor: (N, out_channels, 2H, 2W).
         """
         g = self.upsample(x)
-        return self.double_conv(torch.cat([self.attention(skip, g), g], dim=1))
+        return self.double_conv(self.attention(skip, g), g)
 
 
 class AttentionUnetBackbone(nn.Module):
