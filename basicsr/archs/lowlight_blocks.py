@@ -86,7 +86,7 @@ class InstanceNorm2d(nn.InstanceNorm2d):
 
 
 def _pointwise_ok(x):
-    return x.dim() == 4 and x.is_contiguous()
+    return x.dim() == 4 and x.is_contiguous() and not torch.onnx.is_in_onnx_export()
 
 
 class PointwiseConv2d(nn.Conv2d):
@@ -94,7 +94,8 @@ class PointwiseConv2d(nn.Conv2d):
 
     Same parameters as ``nn.Conv2d(in_channels, out_channels, kernel_size=1, bias=bias)``. Given several inputs,
     each is multiplied by its slice of the weight and the products are summed, which equals the convolution of the
-    concatenation without building it. Channels-last inputs go through ``nn.Conv2d``.
+    concatenation without building it. Channels-last inputs, and the ONNX export (a plain ``Conv`` node for the
+    runtime to optimise), go through ``nn.Conv2d``.
 
     Args:
         in_channels (int): Input channels (of the concatenation).
@@ -130,7 +131,7 @@ class PointwiseConv2d(nn.Conv2d):
                 out = torch.baddbmm(out, w_p, p)
         if start != self.in_channels:
             raise ValueError(f'PointwiseConv2d: inputs have {start} channels in total; expected {self.in_channels}')
-        return out.view(n, -1, h, w)
+        return out.view(n, self.out_channels, h, w)
 
 
 class ConvTranspose2d(nn.ConvTranspose2d):
