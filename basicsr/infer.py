@@ -3,7 +3,8 @@
 One frame (a PNG/JPG, or an APS frame of the event file) and its exposure window, or a whole recording (every
 frame of an event_utils h5 file or an AEDAT4 file, each with its own exposure window)::
 
-    python basicsr/infer.py --events rec.h5 --method EFNet --checkpoint EFNet.pth --out results/rec
+    python basicsr/infer.py --events rec.h5 --method EFNet --checkpoint EFNet.pth --video --out results/rec
+    python basicsr/infer.py --events events_only.aedat4 --video --out results/events
     python basicsr/infer.py --image blur.png --events ev.txt --exposure 0.10 0.12 --method EDI --out out/
     python basicsr/infer.py --image rgb.png --events rec.aedat4 --frame 7 --method LowLightEventDeblurNet \\
         --checkpoint final_rgb.pth --out out/
@@ -38,6 +39,18 @@ exposure, raise an :class:`InferenceError` (or the event core's ``EventFormatErr
 was expected; so are an output folder that cannot be written and results of an earlier run that would be replaced
 (unless ``--overwrite``). An :class:`InferenceWarning` says when a frame has almost no events or a result equals its
 input.
+
+Videos (``--video``): with a method, the frames of a recording also go into ``<out>/side_by_side.mp4`` (blurry |
+events | sharp of each frame under a line naming it, the EDI caption with its threshold; ``--fps``, default 10).
+Without a method, ``--video`` writes the visualisation video of the events of ``--events`` (any event file, e.g. an
+AEDAT4 recording without frames) to ``<out>/events.mp4``: one frame per ``--video-window`` seconds (default 0.033),
+in real time unless ``--fps`` is given. An event file without frames cannot be deblurred (a blurry frame is needed);
+the error says so and points to ``--video``.
+
+The run ends with a short summary on stdout: frames written and where, the method, its checkpoint (EDI: the
+thresholds used, e.g. ``joint 0.165 for 3 frames``), the video and the time per frame. ``--quiet`` prints nothing on
+stdout (no progress bar, no summary); warnings and errors go to stderr. A learned method without ``--checkpoint``
+stops with a message pointing to the README section "Released weights and data".
 
 This file is the command line only (arguments, messages); the work is done by the inference API
 :mod:`basicsr.deblur` (loading a method from its declaration, :func:`deblur` and the drivers, the writers) and the
