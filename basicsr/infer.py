@@ -3,7 +3,8 @@
 One frame (a PNG/JPG, or an APS frame of the event file) and its exposure window, or a whole recording (every
 frame of an event_utils h5 file or an AEDAT4 file, each with its own exposure window)::
 
-    python basicsr/infer.py --events rec.h5 --method EFNet --checkpoint EFNet.pth --out results/rec
+    python basicsr/infer.py --events rec.h5 --method EFNet --checkpoint EFNet.pth --video --out results/rec
+    python basicsr/infer.py --events events_only.aedat4 --video --out results/events
     python basicsr/infer.py --image blur.png --events ev.txt --exposure 0.10 0.12 --method EDI --out out/
     python basicsr/infer.py --image rgb.png --events rec.aedat4 --frame 7 --method LowLightEventDeblurNet \\
         --checkpoint final_rgb.pth --out out/
@@ -39,6 +40,18 @@ was expected; so are an output folder that cannot be written and results of an e
 (unless ``--overwrite``). An :class:`InferenceWarning` says when a frame has almost no events or a result equals its
 input.
 
+Videos (``--video``): with a method, the frames of a recording also go into ``<out>/side_by_side.mp4`` (blurry |
+events | sharp of each frame under a line naming it, the EDI caption with its threshold; ``--fps``, default 10).
+Without a method, ``--video`` writes the visualisation video of the events of ``--events`` (any event file, e.g. an
+AEDAT4 recording without frames) to ``<out>/events.mp4``: one frame per ``--video-window`` seconds (default 0.033),
+in real time unless ``--fps`` is given. An event file without frames cannot be deblurred (a blurry frame is needed);
+the error says so and points to ``--video``.
+
+The run ends with a short summary on stdout: frames written and where, the method, its checkpoint (EDI: the
+thresholds used, e.g. ``joint 0.165 for 3 frames``), the video and the time per frame. ``--quiet`` prints nothing on
+stdout (no progress bar, no summary); warnings and errors go to stderr. A learned method without ``--checkpoint``
+stops with a message pointing to the README section "Released weights and data".
+
 This file is the command line only (arguments, messages); the work is done by the inference API
 :mod:`basicsr.deblur` (loading a method from its declaration, :func:`deblur` and the drivers, the writers) and the
 recording reader :mod:`basicsr.events.recording`. Any registered network that declares an ``inference_spec`` is a
@@ -48,6 +61,7 @@ recording reader :mod:`basicsr.events.recording`. Any registered network that de
 import argparse
 import os.path as osp
 import sys
+import time
 import warnings
 
 if __package__ in (None, ''):  # run as a script: make the repository importable
@@ -60,8 +74,11 @@ from basicsr.archs.edi_threshold import THRESHOLD_MODES, THRESHOLDS_FILE  # noqa
 from basicsr.deblur import (EventSource, InferenceError, InferenceWarning, canonical_method,  # noqa: E402
                             check_out, deblur, deblur_file, deblur_frames, deblur_recording, inference_methods,
                             load_method, make_denoiser, open_events, read_image, write_result)
+from basicsr.deblur.summary import event_video_summary, run_summary  # noqa: E402
+from basicsr.deblur.writers import VIDEO_FILE, write_events_video  # noqa: E402
 from basicsr.events import EventFormatError  # noqa: E402
 from basicsr.events.edi import DEFAULT_DENOISE  # noqa: E402
+from basicsr.utils.help_format import DefaultsOnceHelpFormatter  # noqa: E402
 from basicsr.utils.registry import ARCH_REGISTRY  # noqa: E402
 
 __all__ = ['InferenceError', 'InferenceWarning', 'deblur', 'deblur_file', 'deblur_frames', 'deblur_recording',
@@ -121,7 +138,7 @@ def build_parser():
         argparse.ArgumentParser: The parser.
     """
     p = argparse.ArgumentParser(description='Deblur blurry frames with their events (EFNet, low-light, EDI).',
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                formatter_class=DefaultsOnceHelpFormatter)
     p.add_argument('--events', nargs='+', required=True,
                    help='event file (.h5, .txt, .csv, .npy, .npz, .aedat4); several .npz chunks allowed')
     p.add_argument('--image', help='blurry PNG/JPG; without it the frames of the event file are deblurred')
@@ -148,6 +165,15 @@ def build_parser():
                    'that do not store it (default: the frame size)')
     p.add_argument('--time-scale', type=float, default=1.0, help='multiplier to seconds for txt/npy/npz times')
     p.add_argument('--no-progress', action='store_true', help='hide the progress bar')
+    p.add_argument('--quiet', action='store_true', help='print nothing on stdout: no progress bar, no summary '
+                   '(warnings still go to stderr)')
+    vid = p.add_argument_group('videos', f'with --method, a recording\'s frames also as <out>/{VIDEO_FILE} (blurry | '
+                               'events | sharp); without --method, the events of --events as <out>/events.mp4')
+    vid.add_argument('--video', action='store_true', help='write the video')
+    vid.add_argument('--video-window', type=float, default=0.033, metavar='S',
+                     help='event video: seconds of events per video frame')
+    vid.add_argument('--fps', type=float, help='frames per second (default: 10 for the side-by-side video, real '
+                     'time for the event video)')
     edi = p.add_argument_group('EDI', 'contrast threshold (fix it with --net-opt threshold=C)')
     edi.add_argument('--edi-threshold-mode', choices=THRESHOLD_MODES, default='joint',
                      help='estimate one threshold jointly over the frames of the run, or one per frame')
@@ -189,9 +215,11 @@ def main(argv=None):
         net_opt, checkpoint = _option_file(args.opt)
     net_opt.update(parse_key_values(args.net_opt))
     method = args.method or net_opt.get('type')
+    if method is None and args.video:
+        return _event_video(args)
     if method is None:
         raise InferenceError(f'no method: pass --method (one of {list(inference_methods())}) or -opt with '
-                             'network_g.type')
+                             'network_g.type (or --video alone for the video of the events)')
     method = canonical_method(method)
     if args.rgb:
         net_opt['rgb'] = True
@@ -217,20 +245,44 @@ def main(argv=None):
     denoise = make_denoiser(denoise_opts) if denoise_opts else None
     device = _resolve_device(args.device)
     net = load_method(method, checkpoint, net_opt, device, args.param_key)
-    progress = not args.no_progress
+    progress = not (args.no_progress or args.quiet)
     use_mask = not args.no_mask
+    start = time.perf_counter()
     if args.image is None:
         if args.aps:
             raise InferenceError('--aps is for a single --image (RGB low-light model)')
         if len(args.events) != 1:
             raise InferenceError('deblurring the frames of a recording needs one .h5 or .aedat4 event file')
-        return deblur_recording(args.events[0], args.out, method, net, args.frame, args.exposure_time, device,
-                                args.tile, use_mask, progress, args.edi_threshold_mode, args.edi_window, denoise,
-                                overwrite=args.overwrite)
+        written = deblur_recording(args.events[0], args.out, method, net, args.frame, args.exposure_time, device,
+                                   args.tile, use_mask, progress, args.edi_threshold_mode, args.edi_window, denoise,
+                                   overwrite=args.overwrite, video=args.video, fps=args.fps)
+    else:
+        if args.video:
+            raise InferenceError('--video is for the frames of a recording (--events rec.h5 without --image); the '
+                                 'panel/ picture shows one --image side by side')
+        result = deblur_file(args.events, method, net, args.image, args.exposure, args.frame, args.aps,
+                             args.exposure_time, args.sensor_size, args.time_scale, device, args.tile, use_mask,
+                             denoise)
+        written = [{'name': name, **write_result(result, args.out, name), 'record': result['record']}]
+    if not args.quiet:
+        print(run_summary(written, args.out, method, args.image or args.events[0], time.perf_counter() - start,
+                          checkpoint, osp.join(args.out, VIDEO_FILE) if args.video else None), flush=True)
+    return written
 
-    result = deblur_file(args.events, method, net, args.image, args.exposure, args.frame, args.aps,
-                         args.exposure_time, args.sensor_size, args.time_scale, device, args.tile, use_mask, denoise)
-    return [{'name': name, **write_result(result, args.out, name)}]
+
+def _event_video(args):
+    """``--video`` without a method: the event-only visualisation video of the event file."""
+    if args.image is not None or len(args.events) != 1:
+        raise InferenceError('--video without --method writes the video of one event file; pass one --events file '
+                             'and no --image (or a --method to deblur)')
+    read_kwargs = {} if args.time_scale == 1.0 else {'time_scale': args.time_scale}
+    if args.sensor_size:
+        read_kwargs.update(height=args.sensor_size[0], width=args.sensor_size[1])
+    start = time.perf_counter()
+    result = write_events_video(args.events[0], args.out, args.video_window, args.fps, args.overwrite, **read_kwargs)
+    if not args.quiet:
+        print(event_video_summary(result, args.events[0], args.video_window, time.perf_counter() - start), flush=True)
+    return [result]
 
 
 def _format_warning(message, category, filename, lineno, line=None):

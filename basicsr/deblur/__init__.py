@@ -3,7 +3,8 @@
 Above :mod:`basicsr.models` (it uses the padded/tiled forward of :mod:`basicsr.models.inference` and the checkpoint
 loading of :mod:`basicsr.models.base_model`) and below the command line ``basicsr/infer.py``, which only parses
 arguments over it. ``methods`` loads a method from its declaration and checkpoint, ``frame`` deblurs one frame,
-``run`` drives whole runs (a frame, a file, frames in memory, a recording) and ``writers`` writes the results.
+``run`` drives whole runs (a frame, a file, frames in memory, a recording), ``writers`` writes the results
+(pictures, records, videos) and ``summary`` says what a run did.
 Recordings and their exposure windows are read by :mod:`basicsr.events.recording`.
 
 Example::
@@ -15,11 +16,14 @@ Example::
 from basicsr.deblur.frame import deblur_window, frame_inputs, network_inputs
 from basicsr.deblur.methods import canonical_method, inference_methods, load_method, recognise_state_dict
 from basicsr.deblur.run import deblur, deblur_file, deblur_frames, deblur_recording, make_denoiser, read_image
-from basicsr.deblur.writers import RESULT_KINDS, check_out, write_record, write_result
+from basicsr.deblur.summary import event_video_summary, run_summary
+from basicsr.deblur.writers import (EVENT_VIDEO_FILE, RESULT_KINDS, VIDEO_FILE, SideBySideVideo, check_out,
+                                     write_events_video, write_record, write_result)
 from basicsr.events.recording import EventSource, FrameInfo, open_events
 from basicsr.utils.inference_errors import InferenceError, InferenceWarning
 
 __all__ = ['InferenceError', 'InferenceWarning', 'inference_methods', 'canonical_method', 'load_method',
            'recognise_state_dict', 'deblur', 'deblur_file', 'deblur_frames', 'deblur_recording', 'make_denoiser',
            'read_image', 'deblur_window', 'frame_inputs', 'network_inputs', 'check_out', 'write_result',
-           'write_record', 'RESULT_KINDS', 'EventSource', 'FrameInfo', 'open_events']
+           'write_record', 'RESULT_KINDS', 'VIDEO_FILE', 'EVENT_VIDEO_FILE', 'SideBySideVideo', 'write_events_video',
+           'run_summary', 'event_video_summary', 'EventSource', 'FrameInfo', 'open_events']

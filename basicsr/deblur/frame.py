@@ -163,5 +163,5 @@ def deblur_window(spec, net, image, window, t_start, t_end, aps=None, device=Non
     _warn_unchanged(image, sharp, name, spec.name)
     picture = np.ascontiguousarray(event_frame(window.x, window.y, window.p, window.height, window.width)[:, :, ::-1])
     return {'sharp': sharp, 'sharp_float': result.numpy(), 'events': picture, 'representation': rep,
-            'panel': make_panel([image, picture, sharp], ['blurry', 'events', label]), 'record': record,
-            'threshold': record}
+            'panel': make_panel([image, picture, sharp], ['blurry', 'events', label]), 'label': label,
+            'record': record, 'threshold': record}

@@ -10,7 +10,10 @@ from basicsr.models.base_model import CheckpointError, load_checkpoint, select_s
 from basicsr.utils.inference_errors import InferenceError
 from basicsr.utils.registry import ARCH_REGISTRY
 
-__all__ = ['inference_methods', 'canonical_method', 'load_method', 'recognise_state_dict']
+__all__ = ['inference_methods', 'canonical_method', 'load_method', 'recognise_state_dict', 'RELEASED_WEIGHTS_SECTION']
+
+# The README heading of the released checkpoints and data sets, named when a checkpoint is missing
+RELEASED_WEIGHTS_SECTION = 'Released weights and data'
 
 
 def inference_methods():
@@ -117,7 +120,10 @@ def load_method(method, checkpoint=None, net_opt=None, device='cpu', param_key='
                                  '--checkpoint (or choose the method the checkpoint belongs to)')
         return _build(method, opts, f'{method} options {opts}').to(device).eval()
     if not checkpoint:
-        raise InferenceError(f'method {method} needs a checkpoint (.pth with its trained weights); pass --checkpoint')
+        raise InferenceError(f'method {method} needs a checkpoint (.pth with its trained weights); pass --checkpoint. '
+                             f'The released weights are listed in the README section "{RELEASED_WEIGHTS_SECTION}"; '
+                             'randomly initialised weights deblur nothing (they are only for tests, so infer.py '
+                             'has no option for them); EDI needs no weights')
     try:
         ckpt = load_checkpoint(checkpoint)
         state = select_state_dict(ckpt, param_key, checkpoint)

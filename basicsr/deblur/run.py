@@ -14,7 +14,7 @@ import numpy as np
 from basicsr.archs.method_spec import check_image_sizes, spec_of
 from basicsr.deblur.frame import deblur_window, frame_inputs, image_scale, needs_aps
 from basicsr.deblur.methods import canonical_method
-from basicsr.deblur.writers import check_out, write_result
+from basicsr.deblur.writers import VIDEO_FILE, SideBySideVideo, check_out, write_result
 from basicsr.events.recording import (EventSource, check_exposure, check_window, frame_exposure, open_events,
                                       select_frames)
 from basicsr.utils.img_util import imread
@@ -139,21 +139,28 @@ def _plan(jobs, source, spec, net, threshold_mode, threshold_window, denoise):
 
 
 def _run_jobs(jobs, source, spec, net, device, tile, use_mask, out_dir=None, progress=False,
-              threshold_mode='joint', threshold_window=0, denoise=None):
-    """Deblurs validated jobs (per-run decisions first); writes each result when ``out_dir`` is given.
+              threshold_mode='joint', threshold_window=0, denoise=None, video=None):
+    """Deblurs validated jobs (per-run decisions first); writes each result when ``out_dir`` is given, and adds
+    it to ``video`` (a :class:`~basicsr.deblur.writers.SideBySideVideo`) when given.
 
     Returns:
-        list[dict]: Per job ``name`` plus the written paths (``out_dir``) or the result of :func:`deblur`.
+        list[dict]: Per job ``name`` plus the written paths and the frame's ``record`` (``out_dir``), or the
+        result of :func:`deblur`.
     """
     from tqdm import tqdm
 
     records = _plan(jobs, source, spec, net, threshold_mode, threshold_window, denoise)
+    origin = min((job.t_start for job in jobs), default=0.0)
     done = []
     for job, record in zip(tqdm(jobs, desc=f'{spec.name} deblurring', unit='frame', disable=not progress), records):
         image, aps, window = _job_inputs(job, source, spec, denoise)
         result = deblur_window(spec, net, image, window, job.t_start, job.t_end, aps, device, tile, use_mask, record,
                                job.image_name)
-        done.append({'name': job.name, **(write_result(result, out_dir, job.name) if out_dir else result)})
+        if video is not None:  # the exposure's middle, in seconds from the first exposure's start
+            video.add(image, result, f'{job.image_name}  t = {(job.t_start + job.t_end) / 2 - origin:.3f} s')
+        if out_dir:
+            result = {**write_result(result, out_dir, job.name), 'record': result['record']}
+        done.append({'name': job.name, **result})
     return done
 
 
@@ -185,10 +192,10 @@ def deblur(image, events, t_start, t_end, method, net, aps=None, device=None, ti
     Returns:
         dict: ``sharp`` uint8 image to write (BGR (H, W, 3) or gray (H, W)); ``sharp_float`` float32 (C, H, W)
         network output in the network's channel order, unclamped; ``events`` uint8 BGR event picture; ``panel``
-        uint8 BGR blurry | events | sharp; ``representation`` float32 un-normalised event tensor (C, H, W);
-        ``record`` what the network decided for the frame (EDI: its
-        :class:`~basicsr.archs.edi_threshold.ThresholdChoice`; None for networks), also under its former name
-        ``threshold``.
+        uint8 BGR blurry | events | sharp; ``label`` the caption of the sharp tile (the method; EDI's gives its
+        threshold); ``representation`` float32 un-normalised event tensor (C, H, W); ``record`` what the network
+        decided for the frame (EDI: its :class:`~basicsr.archs.edi_threshold.ThresholdChoice`; None for networks),
+        also under its former name ``threshold``.
 
     Raises:
         InferenceError: For a frame size that does not fit the sensor, a window without events or events that do
@@ -203,7 +210,7 @@ def deblur(image, events, t_start, t_end, method, net, aps=None, device=None, ti
 
 def deblur_recording(events_path, out_dir, method, net, frames=None, exposure_time=None, device=None, tile=None,
                      use_mask=True, progress=True, threshold_mode='joint', threshold_window=0, denoise=None,
-                     overwrite=False):
+                     overwrite=False, video=False, fps=None):
     """Deblurs every frame of a recording (event_utils h5 ``images/*`` or AEDAT4 APS frames) with its exposure.
 
     All frames are checked (size, exposure window, events covering the window) before the first file is written.
@@ -227,10 +234,13 @@ def deblur_recording(events_path, out_dir, method, net, frames=None, exposure_ti
         denoise (Callable | None): Event filter applied to each window (see :func:`make_denoiser`). Default: None.
         overwrite (bool): Replace result files of an earlier run (else refuse, see
             :func:`basicsr.deblur.writers.check_out`). Default: False.
+        video (bool): Also write the side-by-side video ``<out_dir>/side_by_side.mp4`` (blurry | events | sharp
+            of every frame, see :class:`basicsr.deblur.writers.SideBySideVideo`). Default: False.
+        fps (float | None): The video's frames per second; None: 10. Default: None.
 
     Returns:
-        list[dict]: Per frame ``name`` and the written ``sharp``, ``events``, ``panel`` (and EDI ``thresholds``)
-        paths.
+        list[dict]: Per frame ``name``, the written ``sharp``, ``events``, ``panel`` (and EDI ``thresholds``)
+        paths and the frame's ``record`` (EDI: its threshold choice; None for networks).
     """
     spec = _method(method, net)
     if needs_aps(spec):
@@ -245,9 +255,13 @@ def deblur_recording(events_path, out_dir, method, net, frames=None, exposure_ti
             jobs.append(_Job(f'{info.index:06d}', t0, t1, index=info.index,
                              image_name=f'{source.name} frame {info.index}'))
         _validate_jobs(jobs, source, spec)
-        check_out(out_dir, [job.name for job in jobs], overwrite)
-        return _run_jobs(jobs, source, spec, net, device, tile, use_mask, out_dir, progress, threshold_mode,
-                         threshold_window, denoise)
+        check_out(out_dir, [job.name for job in jobs], overwrite, [VIDEO_FILE] if video else [])
+        if not video:
+            return _run_jobs(jobs, source, spec, net, device, tile, use_mask, out_dir, progress, threshold_mode,
+                             threshold_window, denoise)
+        with SideBySideVideo(out_dir, fps) as writer:
+            return _run_jobs(jobs, source, spec, net, device, tile, use_mask, out_dir, progress, threshold_mode,
+                             threshold_window, denoise, writer)
     finally:
         source.close()
 

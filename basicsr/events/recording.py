@@ -354,8 +354,9 @@ def select_frames(source, frames):
         InferenceError: For a file without frames or an index out of range.
     """
     if not source.frames:
-        raise InferenceError(f'{source.name} holds no frames ({source.ext} events only); pass --image with the '
-                             'blurry frame and --exposure t0 t1')
+        raise InferenceError(f'{source.name} holds no frames ({source.ext} events only): deblurring needs a blurry '
+                             'frame, so pass --image with it and --exposure t0 t1; --video without --method writes '
+                             'the visualisation video of the events')
     if frames is None:
         return list(source.frames)
     chosen = []
