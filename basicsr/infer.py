@@ -236,6 +236,8 @@ def main(argv=None):
     check_out(args.out, [] if name is None else [name], args.overwrite)  # a recording's frames: once they are known
     if args.edi_window < 0:
         raise InferenceError(f'--edi-window {args.edi_window}: expected a number of frames >= 0 (0: the whole run)')
+    if args.threads is not None and args.threads < 1:
+        raise InferenceError(f'--threads {args.threads}: expected a number of threads >= 1')
     if args.no_denoise and args.denoise:
         raise InferenceError('--denoise and --no-denoise exclude each other')
     denoise_opts = parse_key_values(args.denoise, '--denoise', 'ba_window=0.01 or hot_pixels=true')

@@ -220,6 +220,8 @@ def test_precision_fp16_refused_on_cpu_and_unknown_rejected(models, cpu_without_
     args = ['--events', recording, '--method', 'EFNet', '--checkpoint', checkpoint]
     _fails(args + ['--precision', 'fp16'], tmp_path / 'out', r'^--precision: fp16 is not supported on CPU \(no fast '
            r'fp16 kernels\); use bf16 \(runs as fp32 on this CPU: .*\) or fp32$')
+    with pytest.raises(InferenceError, match=r'^--threads 0: expected a number of threads >= 1$'):
+        main(args + ['--threads', '0', '--out', str(tmp_path / 'out')])
     with pytest.raises(SystemExit):
         _run(args + ['--precision', 'fp64'], tmp_path / 'out')
     err = capsys.readouterr().err.replace("'", '')  # argparse quotes the choices from Python 3.12 on
