@@ -44,9 +44,9 @@ EDI caption gives the threshold and its source) and, for EDI, ``<out>/thresholds
 reason`` of every frame; source ``given``, ``joint``, ``per-frame`` or ``fallback``). Every input is checked before
 the first file is written: a bad file, window, frame size, option or checkpoint, or events that do not cover an
 exposure, raise an :class:`InferenceError` (or the event core's ``EventFormatError``, the ONNX backend's
-``OnnxNetworkError``) naming what is wrong and what was expected; so are an output folder that cannot be written and results of an earlier run that would be replaced
-(unless ``--overwrite``). An :class:`InferenceWarning` says when a frame has almost no events or a result equals its
-input.
+``OnnxNetworkError``) naming what is wrong and what was expected; so are an output folder that cannot be written
+and results of an earlier run that would be replaced (unless ``--overwrite``). An :class:`InferenceWarning` says
+when a frame has almost no events or a result equals its input.
 
 This file is the command line only (arguments, messages); the work is done by the inference API
 :mod:`basicsr.deblur` (loading a method from its declaration, :func:`deblur` and the drivers, the writers) and the
@@ -71,9 +71,9 @@ from basicsr.deblur import (EventSource, InferenceError, InferenceWarning, canon
                             load_method, make_denoiser, open_events, read_image, write_result)
 from basicsr.deblur.backends import (BACKENDS, PRECISIONS, check_backend_options, open_onnx,  # noqa: E402
                                      with_precision)
+from basicsr.deploy.onnx_runtime import OnnxNetworkError  # noqa: E402
 from basicsr.events import EventFormatError  # noqa: E402
 from basicsr.events.edi import DEFAULT_DENOISE  # noqa: E402
-from basicsr.deploy.onnx_runtime import OnnxNetworkError  # noqa: E402
 from basicsr.utils.registry import ARCH_REGISTRY  # noqa: E402
 
 __all__ = ['InferenceError', 'InferenceWarning', 'deblur', 'deblur_file', 'deblur_frames', 'deblur_recording',
