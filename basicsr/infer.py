@@ -8,6 +8,15 @@ frame of an event_utils h5 file or an AEDAT4 file, each with its own exposure wi
     python basicsr/infer.py --image blur.png --events ev.txt --exposure 0.10 0.12 --method EDI --out out/
     python basicsr/infer.py --image rgb.png --events rec.aedat4 --frame 7 --method LowLightEventDeblurNet \\
         --checkpoint final_rgb.pth --out out/
+    python basicsr/infer.py --events rec.h5 --backend onnxruntime --onnx efnet.onnx --out results/rec
+
+Backend and precision (:mod:`basicsr.deblur.backends`): ``--backend torch`` (default) loads ``--checkpoint``;
+``--precision bf16|fp16`` runs it under autocast with fp32 outputs (padded and tiled alike), falls back to fp32 with
+a warning where the hardware has no fast support, refuses fp16 on a CPU, and does not apply to EDI (no weights: a
+warning, then the usual run). ``--backend onnxruntime --onnx FILE`` runs a file of ``scripts/export_onnx.py`` on the
+CPU in fp32 through the same steps (representation, padding, tiling, writing); the method, its options and the
+event representation come from the file, which is checked against the sensor size before any inference; it takes
+no ``--checkpoint`` (the weights are in the file), no other ``--precision`` and, for EFNet, no ``--no-mask``.
 
 Event files: any format of ``basicsr.events.read_events`` (``.h5`` event_utils, ``.txt``/``.csv``, ``.npy``,
 ``.npz`` HighREV chunks — several chunks may be given —, ``.aedat4``). Files without a sensor size (``.npy``,
@@ -35,10 +44,10 @@ window's events: red positive, blue negative), ``<out>/panel/<name>.png`` (blurr
 EDI caption gives the threshold and its source) and, for EDI, ``<out>/thresholds.csv`` (``frame, threshold, source,
 reason`` of every frame; source ``given``, ``joint``, ``per-frame`` or ``fallback``). Every input is checked before
 the first file is written: a bad file, window, frame size, option or checkpoint, or events that do not cover an
-exposure, raise an :class:`InferenceError` (or the event core's ``EventFormatError``) naming what is wrong and what
-was expected; so are an output folder that cannot be written and results of an earlier run that would be replaced
-(unless ``--overwrite``). An :class:`InferenceWarning` says when a frame has almost no events or a result equals its
-input.
+exposure, raise an :class:`InferenceError` (or the event core's ``EventFormatError``, the ONNX backend's
+``OnnxNetworkError``) naming what is wrong and what was expected; so are an output folder that cannot be written
+and results of an earlier run that would be replaced (unless ``--overwrite``). An :class:`InferenceWarning` says
+when a frame has almost no events or a result equals its input.
 
 Videos (``--video``): with a method, the frames of a recording also go into ``<out>/side_by_side.mp4`` (blurry |
 events | sharp of each frame under a line naming it, the EDI caption with its threshold; ``--fps``, default 10).
@@ -76,6 +85,9 @@ from basicsr.deblur import (EventSource, InferenceError, InferenceWarning, canon
                             load_method, make_denoiser, open_events, read_image, write_result)
 from basicsr.deblur.summary import event_video_summary, run_summary  # noqa: E402
 from basicsr.deblur.writers import VIDEO_FILE, write_events_video  # noqa: E402
+from basicsr.deblur.backends import (BACKENDS, PRECISIONS, check_backend_options, open_onnx,  # noqa: E402
+                                     with_precision)
+from basicsr.deploy.onnx_runtime import OnnxNetworkError  # noqa: E402
 from basicsr.events import EventFormatError  # noqa: E402
 from basicsr.events.edi import DEFAULT_DENOISE  # noqa: E402
 from basicsr.utils.help_format import DefaultsOnceHelpFormatter  # noqa: E402
@@ -185,6 +197,15 @@ def build_parser():
                      help='denoising option, e.g. ba_window=0.01 (background-activity filter, s) or hot_pixels=true; '
                           f'EDI default: {EDI_DEFAULT_DENOISE or "none"}; other methods: none')
     den.add_argument('--no-denoise', action='store_true', help='keep every event (also for EDI)')
+    run = p.add_argument_group('backend and precision', 'what runs the network (see basicsr/deblur/backends.py)')
+    run.add_argument('--backend', choices=BACKENDS, default='torch',
+                     help='torch (--checkpoint), or onnxruntime (--onnx; CPU, fp32)')
+    run.add_argument('--onnx', metavar='FILE', help='ONNX file of scripts/export_onnx.py for --backend onnxruntime; '
+                     'the method, its options and the event representation come from the file')
+    run.add_argument('--precision', choices=PRECISIONS, default='fp32',
+                     help='torch backend: bf16/fp16 run the network under autocast (fp32 outputs); without fast '
+                          'hardware support fp32 with a warning; fp16 is refused on CPU; EDI ignores it')
+    run.add_argument('--threads', type=int, help='CPU threads of torch or ONNX Runtime (none: their own default)')
     return p
 
 
@@ -214,7 +235,13 @@ def main(argv=None):
     if args.opt:
         net_opt, checkpoint = _option_file(args.opt)
     net_opt.update(parse_key_values(args.net_opt))
+    check_backend_options(args.backend, args.onnx, args.checkpoint, args.precision)
     method = args.method or net_opt.get('type')
+    onnx_net = None
+    if args.onnx:  # the file fixes the method, its options and weights
+        onnx_net = open_onnx(args.onnx, method, {**net_opt, **({'rgb': True} if args.rgb else {})}, not args.no_mask,
+                             args.threads)
+        method, checkpoint = onnx_net.method, None
     if method is None and args.video:
         return _event_video(args)
     if method is None:
@@ -237,14 +264,22 @@ def main(argv=None):
     check_out(args.out, [] if name is None else [name], args.overwrite)  # a recording's frames: once they are known
     if args.edi_window < 0:
         raise InferenceError(f'--edi-window {args.edi_window}: expected a number of frames >= 0 (0: the whole run)')
+    if args.threads is not None and args.threads < 1:
+        raise InferenceError(f'--threads {args.threads}: expected a number of threads >= 1')
     if args.no_denoise and args.denoise:
         raise InferenceError('--denoise and --no-denoise exclude each other')
     denoise_opts = parse_key_values(args.denoise, '--denoise', 'ba_window=0.01 or hot_pixels=true')
     if not args.denoise and not args.no_denoise:  # the method's declared default filter, if any (EDI's)
         denoise_opts = getattr(ARCH_REGISTRY.get(method), 'inference_denoise', None) or {}
     denoise = make_denoiser(denoise_opts) if denoise_opts else None
-    device = _resolve_device(args.device)
-    net = load_method(method, checkpoint, net_opt, device, args.param_key)
+    device = _resolve_device('cpu' if onnx_net is not None and args.device == 'auto' else args.device)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if onnx_net is not None:
+        net = onnx_net.to(device)
+    else:
+        net = with_precision(load_method(method, checkpoint, net_opt, device, args.param_key), args.precision, device,
+                             method)
     progress = not (args.no_progress or args.quiet)
     use_mask = not args.no_mask
     start = time.perf_counter()
@@ -266,7 +301,7 @@ def main(argv=None):
         written = [{'name': name, **write_result(result, args.out, name), 'record': result['record']}]
     if not args.quiet:
         print(run_summary(written, args.out, method, args.image or args.events[0], time.perf_counter() - start,
-                          checkpoint, osp.join(args.out, VIDEO_FILE) if args.video else None), flush=True)
+                          checkpoint or args.onnx, osp.join(args.out, VIDEO_FILE) if args.video else None), flush=True)
     return written
 
 
@@ -302,7 +337,7 @@ def cli(argv=None):
     warnings.formatwarning = _format_warning
     try:
         return main(argv)
-    except (InferenceError, EventFormatError, ImportError) as error:
+    except (InferenceError, EventFormatError, OnnxNetworkError, ImportError) as error:
         sys.exit(f'error: {error}')
 
 

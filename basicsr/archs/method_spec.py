@@ -196,9 +196,12 @@ def method_spec(name, options=None):
 def spec_of(net, name=None):
     """The inference declaration of a built network, from the constructor arguments it keeps as attributes.
 
+    An object standing in for a network that carries its declaration as ``spec`` (an exported ONNX file run by
+    ONNX Runtime, a network wrapped to run under autocast) gives that declaration.
+
     Args:
         net (torch.nn.Module): A registered network (an instance), or an object standing in for one that keeps
-            the same attributes.
+            the same attributes or carries its ``spec``.
         name (str | None): Registered name or alias of the network; None takes the class name of ``net``.
             Default: None.
 
@@ -206,8 +209,13 @@ def spec_of(net, name=None):
         MethodSpec: Its declaration; arguments it does not keep take the constructor defaults.
 
     Raises:
-        ValueError: For a network that declares no ``inference_spec``.
+        ValueError: For a network that declares no ``inference_spec``, or a carried ``spec`` of another network.
     """
+    carried = getattr(net, 'spec', None)
+    if isinstance(carried, MethodSpec):
+        if name is not None and ARCH_REGISTRY.get(name).__name__ != carried.name:
+            raise ValueError(f'the network is {carried.description}, not {name}')
+        return carried
     cls = ARCH_REGISTRY.get(name or type(net).__name__)
     accepted, _ = accepted_arguments(cls)
     kept = {arg: getattr(net, arg) for arg in accepted if arg in vars(net)}

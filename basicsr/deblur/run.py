@@ -91,10 +91,14 @@ def _method(method, net):
     return spec_of(net, canonical_method(method))
 
 
-def _validate_jobs(jobs, source, spec):
-    """Checks every job (frame size, window with events covering it) before anything is written."""
+def _validate_jobs(jobs, source, spec, net=None):
+    """Checks every job (frame size, window with events covering it) before anything is written; a network made
+    for some sizes only (an ONNX file exported at a fixed size: ``check_size``) checks the sensor size."""
+    check_size = getattr(net, 'check_size', None)
     for job in jobs:
         events = job.source or source
+        if check_size is not None:
+            check_size(*events.shape)
         job.t_start, job.t_end = check_exposure(job.t_start, job.t_end, job.image_name)
         shape = np.shape(job.image) if job.image is not None else source.frames[job.index].shape
         aps_shape = None
@@ -204,7 +208,7 @@ def deblur(image, events, t_start, t_end, method, net, aps=None, device=None, ti
     spec = _method(method, net)
     source = EventSource.from_stream(events, events_name)
     job = _Job('frame', t_start, t_end, image=image, aps=aps, image_name=image_name)
-    _validate_jobs([job], source, spec)
+    _validate_jobs([job], source, spec, net)
     return _run_jobs([job], source, spec, net, device, tile, use_mask, denoise=denoise)[0]
 
 
@@ -254,7 +258,7 @@ def deblur_recording(events_path, out_dir, method, net, frames=None, exposure_ti
             t0, t1 = frame_exposure(source, info, exposure_time)
             jobs.append(_Job(f'{info.index:06d}', t0, t1, index=info.index,
                              image_name=f'{source.name} frame {info.index}'))
-        _validate_jobs(jobs, source, spec)
+        _validate_jobs(jobs, source, spec, net)
         check_out(out_dir, [job.name for job in jobs], overwrite, [VIDEO_FILE] if video else [])
         if not video:
             return _run_jobs(jobs, source, spec, net, device, tile, use_mask, out_dir, progress, threshold_mode,
@@ -295,7 +299,7 @@ def deblur_frames(frames, method, net, device=None, tile=None, use_mask=True, pr
                              'deblur_file')
     jobs = [_Job(str(f['name']), f['t_start'], f['t_end'], image=f['image'], image_name=str(f['name']),
                  source=EventSource.from_stream(f['events'], f'the events of {f["name"]}')) for f in frames]
-    _validate_jobs(jobs, None, spec)
+    _validate_jobs(jobs, None, spec, net)
     return _run_jobs(jobs, None, spec, net, device, tile, use_mask, None, progress, threshold_mode,
                      threshold_window, denoise)
 
@@ -367,7 +371,7 @@ def deblur_file(events, method, net, image=None, exposure=None, frame=None, aps=
             if exposure is None:
                 exposure = frame_exposure(source, info, exposure_time)
         job.t_start, job.t_end = exposure
-        _validate_jobs([job], source, spec)
+        _validate_jobs([job], source, spec, net)
         result = _run_jobs([job], source, spec, net, device, tile, use_mask, denoise=denoise)[0]
         result.update(t_start=job.t_start, t_end=job.t_end)
         return result

@@ -29,7 +29,8 @@ def run_summary(written, out_dir, method, source, seconds, checkpoint=None, vide
         method (str): The method's name.
         source (str): What was deblurred (the event file, or the image).
         seconds (float): Wall time of the deblurring (after loading the method).
-        checkpoint (str | None): The weights loaded; None for a method without parameters. Default: None.
+        checkpoint (str | None): The weights loaded (a checkpoint or an ONNX file); None for a method without
+            parameters. Default: None.
         video (str | None): The video written, if any. Default: None.
 
     Returns:
