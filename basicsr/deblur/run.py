@@ -161,7 +161,8 @@ def _run_jobs(jobs, source, spec, net, device, tile, use_mask, out_dir=None, pro
         result = deblur_window(spec, net, image, window, job.t_start, job.t_end, aps, device, tile, use_mask, record,
                                job.image_name)
         if video is not None:  # the exposure's middle, in seconds from the first exposure's start
-            video.add(image, result, f'{job.image_name}  t = {(job.t_start + job.t_end) / 2 - origin:.3f} s')
+            t_mid = (job.t_start + job.t_end) / 2 - origin
+            video.add(image, result, f'{os.path.basename(job.image_name)}  t = {t_mid:.3f} s')  # file name, no folder
         if out_dir:
             result = {**write_result(result, out_dir, job.name), 'record': result['record']}
         done.append({'name': job.name, **result})
