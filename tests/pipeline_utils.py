@@ -78,3 +78,27 @@ def max_param_diff(a, b):
     """Largest absolute difference between two state dicts with the same keys."""
     assert a.keys() == b.keys()
     return max(float((a[k].float() - b[k].float()).abs().max()) for k in a)
+
+
+TINY_MODEL = ['network_g:wf=8', 'datasets:train:size=[16, 16]', 'datasets:train:num_samples=2',
+              'datasets:val:size=[16, 24]', 'datasets:val:num_samples=2', 'logger:use_tb_logger=false']
+
+
+def tiny_model(tmp_path, overrides=()):
+    """The tiny synthetic EFNet recipe (``TRAIN_OPT`` + ``TINY_MODEL``) as an in-process model.
+
+    Args:
+        tmp_path (Path): Root of the run's folders.
+        overrides (Sequence[str]): Further ``--force_yml`` assignments. Default: ().
+
+    Returns:
+        tuple: The built model and its validation loader.
+    """
+    from basicsr.data import build_dataloader, build_dataset
+    from basicsr.models import build_model
+    from basicsr.utils.options import parse_options
+
+    argv = ['-opt', str(TRAIN_OPT), '--force_yml', 'name=rel', f'path:root={tmp_path}', *TINY_MODEL, *overrides]
+    opt, _ = parse_options(str(tmp_path), is_train=True, argv=argv)
+    val_set = build_dataset(opt['datasets']['val'])
+    return build_model(opt), build_dataloader(val_set, opt['datasets']['val'], num_gpu=0, dist=False)

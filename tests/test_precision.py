@@ -14,7 +14,7 @@ import torch
 
 from numerics import assert_close_scaled
 from pipeline_utils import REPO_ROOT, TRAIN_OPT, load_params, max_param_diff, run, train_cmd
-from test_reliability_training import tiny_model
+from pipeline_utils import tiny_model
 
 from basicsr import train as train_module
 from basicsr.models.base_model import load_checkpoint

@@ -16,26 +16,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from pipeline_utils import REPO_ROOT, TRAIN_OPT, env, run, train_cmd
+from pipeline_utils import REPO_ROOT, TRAIN_OPT, env, run, tiny_model, train_cmd
 
 from basicsr.archs import build_network
-from basicsr.data import build_dataloader, build_dataset
-from basicsr.models import build_model
+from basicsr.data import build_dataset
 from basicsr.utils import misc
 from basicsr.utils.dist_util import _first_slurm_host
 from basicsr.utils.options import OptionError, parse_options
-
-TINY_MODEL = ['network_g:wf=8', 'datasets:train:size=[16, 16]', 'datasets:train:num_samples=2',
-              'datasets:val:size=[16, 24]', 'datasets:val:num_samples=2', 'logger:use_tb_logger=false']
-
-
-def tiny_model(tmp_path, overrides=()):
-    """The tiny synthetic EFNet recipe as an in-process model, with its validation loader."""
-    argv = ['-opt', str(TRAIN_OPT), '--force_yml', 'name=rel', f'path:root={tmp_path}', *TINY_MODEL, *overrides]
-    opt, _ = parse_options(str(tmp_path), is_train=True, argv=argv)
-    val_set = build_dataset(opt['datasets']['val'])
-    return build_model(opt), build_dataloader(val_set, opt['datasets']['val'], num_gpu=0, dist=False)
-
 
 def wait_for(condition, timeout, what):
     """Polls ``condition()`` every 0.2 s; returns its first truthy value or fails after ``timeout`` seconds."""
