@@ -102,3 +102,25 @@ def tiny_model(tmp_path, overrides=()):
     opt, _ = parse_options(str(tmp_path), is_train=True, argv=argv)
     val_set = build_dataset(opt['datasets']['val'])
     return build_model(opt), build_dataloader(val_set, opt['datasets']['val'], num_gpu=0, dist=False)
+
+
+def read_video_frames(path):
+    """Every frame of a video file as OpenCV decodes it.
+
+    Args:
+        path (str | Path): The video.
+
+    Returns:
+        list[np.ndarray]: BGR uint8 frames in order.
+    """
+    import cv2
+
+    capture = cv2.VideoCapture(str(path))
+    frames = []
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        frames.append(frame)
+    capture.release()
+    return frames

@@ -39,12 +39,7 @@ EFNET_SIZE, LOWLIGHT_SIZE = (18, 30), (20, 70)
 REL, GREY_LEVELS = 1e-4, 1
 
 
-@pytest.fixture(scope='module', autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures('one_torch_thread')
 
 
 def _recording(folder, size, channels, seed):

@@ -16,7 +16,7 @@ from basicsr.events import EventStream, Frame, write_event_h5
 from basicsr.infer import build_parser, main
 from basicsr.utils.options import build_arg_parser
 from basicsr.utils.video import read_video_info, side_by_side_frame
-from pipeline_utils import REPO_ROOT, env
+from pipeline_utils import REPO_ROOT, env, read_video_frames
 
 H, W = 18, 30  # odd sums: the video pads the side-by-side frame to even sides
 EXPOSURES = [(0.02, 0.08), (0.12, 0.18), (0.22, 0.28), (0.32, 0.38)]
@@ -41,18 +41,6 @@ def recording(tmp_path):
     return str(path), images
 
 
-def _decoded_frames(path):
-    capture = cv2.VideoCapture(str(path))
-    frames = []
-    while True:
-        ok, frame = capture.read()
-        if not ok:
-            break
-        frames.append(frame)
-    capture.release()
-    return frames
-
-
 def _cli(args):
     return subprocess.run([sys.executable, 'basicsr/infer.py', *map(str, args)], cwd=REPO_ROOT, env=env(),
                           capture_output=True, text=True, timeout=300)
@@ -74,7 +62,7 @@ def test_recording_video_has_one_frame_per_frame_and_the_summary_says_what_happe
     for k, image in enumerate(images):
         sharp, events = (cv2.imread(written[k][kind], cv2.IMREAD_UNCHANGED) for kind in ('sharp', 'events'))
         expected.append(side_by_side_frame(image, events, sharp, f'frame {k}', 'EDI c=0.200 given')[TITLE:])
-    decoded = [frame[TITLE:height, :width].astype(float) for frame in _decoded_frames(video)]
+    decoded = [frame[TITLE:height, :width].astype(float) for frame in read_video_frames(video)]
     errors = np.array([[np.abs(frame - picture).mean() for picture in expected] for frame in decoded])
     assert np.array_equal(errors.argmin(axis=1), np.arange(len(images))), errors
     assert errors.diagonal().max() < 15, errors  # measured 9-10 (opencv-python-headless mp4v); others 22+

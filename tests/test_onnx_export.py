@@ -49,13 +49,7 @@ NETWORKS = {'efnet': (_efnet, (30, 46), (21, 34)), 'lowlight_aps': (lambda: _low
             'lowlight_rgb': (lambda: _lowlight(True), (20, 70), (13, 44))}
 
 
-@pytest.fixture(scope='module', autouse=True)
-def one_thread():
-    """One torch thread for this module, restored afterwards."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures('one_torch_thread')
 
 
 @pytest.fixture(scope='module')

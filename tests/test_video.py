@@ -1,5 +1,4 @@
 """MP4 videos: the writer (frame count, size, temporary file), the side-by-side frame and the event-only video."""
-import cv2
 import numpy as np
 import pytest
 
@@ -8,18 +7,7 @@ from basicsr.events.visualize import event_video_frames, write_event_video
 from basicsr.events.windows import iter_event_windows, slice_windows
 from basicsr.utils.video import Mp4Writer, read_video_info, side_by_side_frame
 from fake_aedat import install_fake_aedat
-
-
-def read_frames(path):
-    capture = cv2.VideoCapture(str(path))
-    frames = []
-    while True:
-        ok, frame = capture.read()
-        if not ok:
-            break
-        frames.append(frame)
-    capture.release()
-    return frames
+from pipeline_utils import read_video_frames
 
 
 def leftovers(folder):
@@ -35,7 +23,7 @@ def test_writer_frame_count_size_and_order(tmp_path):
     info = read_video_info(path)
     assert (info['frames'], info['height'], info['width']) == (7, 42, 58)
     assert info['fps'] == pytest.approx(12)
-    frames = read_frames(path)
+    frames = read_video_frames(path)
     assert len(frames) == 7
     means = [f[:41, :57].mean() for f in frames]
     assert np.allclose(means, [30 * k for k in range(7)], atol=3)  # lossy codec, frames in order
