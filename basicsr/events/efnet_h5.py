@@ -11,6 +11,7 @@ import os
 import numpy as np
 
 from basicsr.events.stream import EventFormatError
+from basicsr.utils.atomic_writer import AtomicWriter
 
 __all__ = ['EFNetH5Writer', 'write_efnet_h5', 'efnet_frame', 'efnet_mask', 'efnet_tmp_path']
 
@@ -80,7 +81,7 @@ def efnet_mask(mask):
     return np.where(mask > 0, 255, 0).astype(np.uint8)
 
 
-class EFNetH5Writer:
+class EFNetH5Writer(AtomicWriter):
     """Writes one EFNet processed h5 file sample by sample, atomically.
 
     Entries go to a temporary file in the output folder; :meth:`close` after success renames it to the final
@@ -168,15 +169,6 @@ class EFNetH5Writer:
             self._file = None
         if os.path.exists(self.tmp):
             os.remove(self.tmp)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, exc_type, exc, tb):
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
 
 
 def write_efnet_h5(path, frames, sharp_frames, voxels, masks, sensor_resolution):

@@ -13,13 +13,14 @@ import cv2
 import numpy as np
 
 from basicsr.utils.img_util import make_panel
+from basicsr.utils.atomic_writer import AtomicWriter
 
 __all__ = ['Mp4Writer', 'side_by_side_frame', 'read_video_info']
 
 FOURCC = 'mp4v'  # MPEG-4 part 2: encoded by every OpenCV build, including opencv-python-headless's own FFmpeg
 
 
-class Mp4Writer:
+class Mp4Writer(AtomicWriter):
     """Writes an MP4 file frame by frame to a temporary name in the target folder, renamed on :meth:`close`.
 
     The first frame fixes the size; every later frame must have the same (H, W), or :meth:`add` raises. MPEG-4
@@ -118,16 +119,6 @@ class Mp4Writer:
     def _remove_tmp(self):
         if os.path.exists(self.tmp_path):
             os.remove(self.tmp_path)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, exc_type, exc, tb):
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
-        return False
 
 
 def side_by_side_frame(blurry, events, sharp, frame_label, sharp_label='sharp'):
