@@ -19,6 +19,14 @@ def _ext(path):
     return ext
 
 
+def _readable_ext(path):
+    """The extension of an existing event file of a known format (raises otherwise)."""
+    ext = _ext(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f'{os.fspath(path)}: no such event file.')
+    return ext
+
+
 def read_events(path, **kwargs):
     """Reads an event file into an :class:`EventStream`, choosing the reader by extension.
 
@@ -34,9 +42,7 @@ def read_events(path, **kwargs):
     Returns:
         EventStream: The events.
     """
-    ext = _ext(path)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f'{os.fspath(path)}: no such event file.')
+    ext = _readable_ext(path)
     if ext in ('.h5', '.hdf5'):
         from basicsr.events.h5_io import read_h5_events
         return read_h5_events(path, **kwargs)

@@ -4,7 +4,6 @@ Window ``k`` is ``[t_start + k * duration, t_start + (k + 1) * duration)`` (comp
 recordings do not drift); windows without events are yielded too, so window ``k`` always starts at the same time.
 """
 import math
-import os
 
 import numpy as np
 
@@ -28,11 +27,9 @@ def iter_event_chunks(path, chunk_size=1_000_000, **read_kwargs):
     Yields:
         EventStream: One chunk.
     """
-    from basicsr.events.event_files import _ext, read_events
+    from basicsr.events.event_files import _readable_ext, read_events
 
-    ext = _ext(path)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f'{os.fspath(path)}: no such event file.')
+    ext = _readable_ext(path)
     if ext in ('.h5', '.hdf5'):
         from basicsr.events.h5_io import H5EventReader
         with H5EventReader(path, **read_kwargs) as reader:
